@@ -1,0 +1,413 @@
+"""Loading an inventory folder into the model, with every problem reported at its file:line:col.
+
+Layout of an inventory (the folder decides the document type):
+    city.yml              the City document
+    profiles/<id>.yml     site profiles (shared defaults per kind)
+    sites/**/<any>.yml    one Site per file
+    cameras/**/<site>.csv the camera registry of one site (file stem = site id)
+    ipplan.lock.yml       allocations kept stable across runs (written by `camkit plan --write-lock`)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from camkit.diagnostics import Collector, Diagnostic, InventoryError, Position, suggest
+from camkit.model import (
+    CAMERA_OPTIONAL,
+    CAMERA_REQUIRED,
+    Camera,
+    City,
+    Dot1xMode,
+    Profile,
+    ServerRole,
+    Site,
+    SiteKind,
+)
+from camkit.ipplan import LOCK_NAME, LockFile, read_lock
+from camkit.sources import Document, SourceError, diagnostics_of, display_name, load_csv, load_yaml
+
+MERGED_KEYS = ("uplink", "servers", "switches", "operators")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The validated city: immutable, indexed, what the planners and renderers read."""
+
+    root: Path
+    city: City
+    profiles: dict[str, Profile]
+    sites: dict[str, Site]  # sorted by (tier, id)
+    cameras: tuple[Camera, ...]  # sorted by (site, id)
+    lock: LockFile = field(default_factory=LockFile)
+    positions: dict[str, Position] = field(default_factory=dict)  # "city.<key>", "site.<id>[.networks.<role>]"
+
+    @cached_property
+    def cameras_by_site(self) -> dict[str, tuple[Camera, ...]]:
+        out: dict[str, list[Camera]] = defaultdict(list)
+        for cam in self.cameras:
+            out[cam.site].append(cam)
+        return {sid: tuple(out.get(sid, ())) for sid in self.sites}
+
+    @cached_property
+    def camera_index(self) -> dict[str, Camera]:
+        return {c.id: c for c in self.cameras}
+
+    @cached_property
+    def children(self) -> dict[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = defaultdict(list)
+        for site in self.sites.values():
+            if site.parent:
+                out[site.parent].append(site.id)
+        return {sid: tuple(sorted(out.get(sid, ()))) for sid in self.sites}
+
+    def ancestors(self, site_id: str) -> list[str]:
+        chain = []
+        parent = self.sites[site_id].parent
+        while parent:
+            chain.append(parent)
+            parent = self.sites[parent].parent
+        return chain
+
+    def descendants(self, site_id: str) -> list[str]:
+        out, stack = [], list(self.children[site_id])
+        while stack:
+            sid = stack.pop()
+            out.append(sid)
+            stack.extend(self.children[sid])
+        return sorted(out)
+
+    def tier2_of(self, site_id: str) -> str | None:
+        """The district/department a site belongs to (itself if tier 2)."""
+        for sid in [site_id, *self.ancestors(site_id)]:
+            if self.sites[sid].tier == 2:
+                return sid
+        return None
+
+    @cached_property
+    def hosts(self) -> dict[str, tuple[str, str]]:
+        """hostname -> (site id, server name) for every server."""
+        return {s.hostname(v.name): (s.id, v.name) for s in self.sites.values() for v in s.servers}
+
+
+def _format_pydantic(err: dict[str, Any]) -> tuple[str, str]:
+    loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    kind = err["type"]
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if kind == "extra_forbidden":
+        return f"unknown key '{err['loc'][-1]}'", "remove it or check its spelling against `camkit schema`"
+    if kind == "missing":
+        return f"missing required key '{loc}'", "add it (site keys may also come from the site's profile)"
+    where = f"{loc}: " if loc else ""
+    value = err.get("input")
+    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and kind != "value_error" else ""
+    return f"{where}{msg}{shown}", ""
+
+
+def validate_doc(model: type[BaseModel], data: Any, where: Callable[[tuple[Any, ...], bool], Position],
+                 out: Collector) -> Any | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p and p not in ("",)))
+            message, hint = _format_pydantic(err)
+            out.add(where(loc, err["type"] in ("extra_forbidden",)), message, hint)
+        return None
+
+
+def _doc_where(doc: Document) -> Callable[[tuple[Any, ...], bool], Position]:
+    def where(loc: tuple[Any, ...], key: bool) -> Position:
+        return doc.position(loc, key=key)
+    return where
+
+
+def load(root: Path | str) -> Inventory:
+    """Load and validate an inventory folder; raise InventoryError listing every problem."""
+    root = Path(root)
+    out = Collector(root)
+    if not root.is_dir():
+        raise InventoryError([Diagnostic(Position(str(root)), "inventory folder not found",
+                                         "pass the folder that holds city.yml, e.g. inventories/example")])
+    name = lambda p: display_name(p, root)  # noqa: E731
+
+    def read(path: Path) -> Document | None:
+        try:
+            return load_yaml(path, name(path))
+        except SourceError as exc:
+            out.extend(diagnostics_of(exc))
+            return None
+
+    # city
+    city_path = root / "city.yml"
+    city: City | None = None
+    city_doc: Document | None = None
+    if not city_path.exists():
+        out.add(Position(name(city_path)), "city.yml is missing", "every inventory starts with a city document")
+    else:
+        city_doc = read(city_path)
+        if city_doc is not None:
+            city = validate_doc(City, city_doc.data, _doc_where(city_doc), out)
+
+    # profiles
+    profiles: dict[str, Profile] = {}
+    profile_docs: dict[str, Document] = {}
+    for path in sorted((root / "profiles").glob("*.yml")):
+        doc = read(path)
+        if doc is None:
+            continue
+        prof = validate_doc(Profile, doc.data, _doc_where(doc), out)
+        if prof is None:
+            continue
+        if prof.id in profiles:
+            out.add(doc.position(("id",)), f"duplicate profile id '{prof.id}'",
+                    f"also defined in {profile_docs[prof.id].file}")
+            continue
+        profiles[prof.id] = prof
+        profile_docs[prof.id] = doc
+
+    # sites, merged over their profile
+    sites: dict[str, Site] = {}
+    site_docs: dict[str, Document] = {}
+    site_paths = sorted((root / "sites").rglob("*.yml"))
+    if not site_paths:
+        out.add(Position(name(root / "sites")), "no site files found", "add sites/<id>.yml files")
+    for path in site_paths:
+        doc = read(path)
+        if doc is None:
+            continue
+        if not isinstance(doc.data, dict):
+            out.add(doc.position(()), "a site file must be a mapping of keys", "see `camkit schema`")
+            continue
+        site = _merge_site(doc, profiles, profile_docs, out)
+        if site is None:
+            continue
+        if site.id in sites:
+            out.add(doc.position(("id",)), f"duplicate site id '{site.id}'", f"also defined in {site_docs[site.id].file}")
+            continue
+        sites[site.id] = site
+        site_docs[site.id] = doc
+
+    # cameras
+    cameras: list[Camera] = []
+    camera_lines: dict[str, Position] = {}
+    for path in sorted((root / "cameras").rglob("*.csv")):
+        site_id = path.stem
+        fname = name(path)
+        if site_id not in sites:
+            out.add(Position(fname), f"camera file for unknown site '{site_id}'",
+                    "name the file <site id>.csv; " + suggest(site_id, sites.keys()))
+            continue
+        _load_cameras(path, fname, site_id, cameras, camera_lines, out)
+
+    # lock file (machine-written, read by schema only)
+    lock = LockFile()
+    try:
+        lock = read_lock(root / LOCK_NAME, name(root / LOCK_NAME))
+    except InventoryError as exc:
+        out.extend(exc.diagnostics)
+
+    if city is not None and city_doc is not None:
+        _cross_checks(city, city_doc, sites, site_docs, cameras, camera_lines, out)
+    out.raise_if_any()
+    assert city is not None
+    ordered_sites = dict(sorted(sites.items(), key=lambda kv: (kv[1].tier, kv[0])))
+    positions: dict[str, Position] = {}
+    if city_doc is not None:
+        for key in ("address_space", "transit_space"):
+            positions[f"city.{key}"] = city_doc.position((key,))
+        for i in range(len(city.reserved)):
+            positions[f"city.reserved.{i}"] = city_doc.position(("reserved", i))
+        for key in ("pod_cidr", "service_cidr"):
+            positions[f"city.kubernetes.{key}"] = city_doc.position(("kubernetes", key))
+    for key, pos in camera_lines.items():
+        positions["camera." + key.split("\0")[0]] = pos
+    for sid, doc in site_docs.items():
+        positions[f"site.{sid}"] = doc.position(("id",))
+        for role in sites[sid].networks:
+            positions[f"site.{sid}.networks.{role.value}"] = doc.position(("networks", role.value, "subnet"))
+    return Inventory(root=root, city=city, profiles=profiles, sites=ordered_sites,
+                     cameras=tuple(sorted(cameras, key=lambda c: (c.site, c.id))), lock=lock, positions=positions)
+
+
+def _merge_site(doc: Document, profiles: dict[str, Profile], profile_docs: dict[str, Document],
+                out: Collector) -> Site | None:
+    data = dict(doc.data)
+    profile_id = data.get("profile") or data.get("kind")
+    from_profile: set[str] = set()
+    prof = profiles.get(profile_id) if isinstance(profile_id, str) else None
+    if "profile" in data and prof is None:
+        out.add(doc.position(("profile",)), f"profile '{data['profile']}' is not defined",
+                suggest(str(data["profile"]), profiles.keys()))
+        return None
+    if prof is not None:
+        for key in MERGED_KEYS:
+            value = getattr(prof, key)
+            if key not in data and value is not None:
+                data[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else (
+                    [v.model_dump(mode="json") for v in value] if isinstance(value, list) else value)
+                from_profile.add(key)
+    pdoc = profile_docs.get(prof.id) if prof else None
+
+    def where(loc: tuple[Any, ...], key: bool) -> Position:
+        if loc and loc[0] in from_profile and pdoc is not None:
+            return pdoc.position(loc, key=key)
+        return doc.position(loc, key=key)
+
+    return validate_doc(Site, data, where, out)
+
+
+def _load_cameras(path: Path, fname: str, site_id: str, cameras: list[Camera],
+                  camera_lines: dict[str, Position], out: Collector) -> None:
+    try:
+        table = load_csv(path, fname, CAMERA_REQUIRED, CAMERA_OPTIONAL)
+    except SourceError as exc:
+        out.extend(diagnostics_of(exc))
+        return
+    col = {h: i + 1 for i, h in enumerate(table.header)}
+    validate = Camera.model_validate
+    for line, row in table.rows:
+        data: dict[str, Any] = {k: v for k, v in row.items() if v != ""}
+        data["site"] = site_id
+        try:
+            cam = validate(data)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                field_name = err["loc"][0] if err["loc"] else ""
+                message, hint = _format_pydantic(err)
+                if err["type"] == "missing":
+                    message = f"column '{field_name}' is empty"
+                    hint = "every camera needs it"
+                prefix = f"camera '{row.get('id', '?')}': "
+                out.add(Position(fname, line, col.get(str(field_name), 1)), prefix + message, hint)
+            continue
+        cameras.append(cam)
+        camera_lines[cam.id + "\0" + site_id] = Position(fname, line, 1)
+
+
+def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: dict[str, Document], cameras: list[Camera],
+                  camera_lines: dict[str, Position], out: Collector) -> None:
+    area = city.area
+    hostnames: dict[str, str] = {}
+    for site in sites.values():
+        doc = docs[site.id]
+        if site.tier == 1:
+            if site.parent:
+                out.add(doc.position(("parent",)), f"tier-1 site '{site.id}' must not have a parent", "remove 'parent'")
+        elif not site.parent:
+            out.add(doc.position(("kind",)), f"tier-{site.tier} site '{site.id}' needs a parent", "add 'parent: <site id>'")
+        elif site.parent not in sites:
+            want = 2 if site.tier == 3 else 1
+            known = [s.id for s in sites.values() if s.tier == want]
+            out.add(doc.position(("parent",)), f"parent '{site.parent}' is not a site",
+                    f"known tier-{want} sites: {', '.join(sorted(known)) or 'none'}")
+        else:
+            parent = sites[site.parent]
+            ok = parent.tier < site.tier or (site.kind is SiteKind.private_system and parent.kind is SiteKind.ward)
+            if not ok:
+                out.add(doc.position(("parent",)),
+                        f"parent '{parent.id}' is tier {parent.tier}; a tier-{site.tier} {site.kind.value} needs a "
+                        "parent of a lower tier number", "private systems may also hang under a ward")
+            if site.kind in (SiteKind.ward, SiteKind.private_system) and parent.kind is SiteKind.department_oc:
+                pass  # department wards are unusual but allowed (e.g. industrial zones)
+        if not area.contains(site.location.lat, site.location.lon):
+            out.add(doc.position(("location",)),
+                    f"location {site.location.lat}, {site.location.lon} is outside the city area",
+                    f"lat {area.min_lat}..{area.max_lat}, lon {area.min_lon}..{area.max_lon} (city.yml area)")
+        for i, share in enumerate(site.shares):
+            if share.to not in sites:
+                out.add(doc.position(("shares", i, "to")), f"share target '{share.to}' is not a site",
+                        suggest(share.to, sites.keys()))
+            elif share.to == site.id:
+                out.add(doc.position(("shares", i, "to")), "a site cannot share with itself")
+        for i, server in enumerate(site.servers):
+            host = site.hostname(server.name)
+            if host in hostnames:
+                out.add(doc.position(("servers", i, "name")), f"hostname '{host}' is also used by site '{hostnames[host]}'",
+                        "rename the server or the site")
+            hostnames[host] = site.id
+        for i, sw in enumerate(site.switches):
+            host = site.hostname(sw.id)
+            if host in hostnames:
+                out.add(doc.position(("switches", i, "id")), f"hostname '{host}' is also used in site '{hostnames[host]}'",
+                        "switch ids and server names share one namespace per site")
+            hostnames[host] = site.id
+
+    # shared services name real servers
+    for svc in ("ntp", "dns", "syslog"):
+        ref = getattr(city.services, svc)
+        for j, name in enumerate(ref.servers):
+            if name not in hostnames:
+                out.add(city_doc.position(("services", svc, "servers", j)), f"services.{svc}: server '{name}' is not defined in any site",
+                        suggest(name, hostnames.keys()))
+
+    # RADIUS placement: every site with switches must reach a radius server
+    radius_sites = {s.id for s in sites.values() if any(ServerRole.radius in v.roles for v in s.servers)}
+    for site in sites.values():
+        if not site.switches:
+            continue
+        candidates = [site.id]
+        if city.services.radius_placement == "tier2":
+            candidates += _ancestors(site.id, sites)
+        if not radius_sites.intersection(candidates):
+            out.add(docs[site.id].position(("switches",), key=True),
+                    f"site '{site.id}' has access switches but no RADIUS server serves it",
+                    "give this site or its district/department a server with role 'radius'")
+
+    # cameras: ids, MACs, owners, switch ports, coordinates
+    seen_ids: dict[str, Position] = {}
+    seen_macs: dict[str, Position] = {}
+    ports: dict[tuple[str, str, int], Position] = {}
+    for cam in cameras:
+        pos = camera_lines[cam.id + "\0" + cam.site]
+        site = sites[cam.site]
+        if cam.id in seen_ids:
+            out.add(pos, f"duplicate camera id '{cam.id}'", f"first used at {seen_ids[cam.id]}")
+        else:
+            seen_ids[cam.id] = pos
+        if cam.mac in seen_macs:
+            out.add(pos, f"camera '{cam.id}': MAC {cam.mac} is already used", f"first used at {seen_macs[cam.mac]}")
+        else:
+            seen_macs[cam.mac] = pos
+        if not area.contains(cam.lat, cam.lon):
+            out.add(pos, f"camera '{cam.id}': coordinates {cam.lat}, {cam.lon} are outside the city area",
+                    f"lat {area.min_lat}..{area.max_lat}, lon {area.min_lon}..{area.max_lon}; check for swapped lat/lon")
+        if cam.owner is not None and cam.owner not in sites:
+            out.add(pos, f"camera '{cam.id}': owner '{cam.owner}' is not a unit (site id)", suggest(cam.owner, sites.keys()))
+        if cam.dot1x is Dot1xMode.mab and not city.security.allow_mab:
+            out.add(pos, f"camera '{cam.id}': MAB is disabled by city.yml security.allow_mab", "use eap-tls")
+        if cam.switch is not None and cam.port is not None:
+            switch = next((s for s in site.switches if s.id == cam.switch), None)
+            if switch is None:
+                out.add(pos, f"camera '{cam.id}': switch '{cam.switch}' is not a switch of site '{site.id}'",
+                        suggest(cam.switch, [s.id for s in site.switches]))
+                continue
+            if cam.port > switch.ports:
+                out.add(pos, f"camera '{cam.id}': port {cam.port} does not exist on '{switch.id}' ({switch.ports} ports)")
+            elif cam.port in switch.uplink_ports:
+                out.add(pos, f"camera '{cam.id}': port {cam.port} of '{switch.id}' is an uplink port",
+                        f"uplink ports: {switch.uplink_ports}")
+            key = (site.id, switch.id, cam.port)
+            if key in ports:
+                out.add(pos, f"camera '{cam.id}': port {cam.port} of switch '{switch.id}' is already taken",
+                        f"by the camera at {ports[key]}")
+            else:
+                ports[key] = pos
+
+
+def _ancestors(site_id: str, sites: dict[str, Site]) -> list[str]:
+    chain: list[str] = []
+    parent = sites[site_id].parent
+    while parent and parent in sites and parent not in chain:
+        chain.append(parent)
+        parent = sites[parent].parent
+    return chain
+

@@ -1,0 +1,464 @@
+"""The typed, immutable city model every planner and renderer reads.
+
+One pydantic model per inventory document (city.yml, profiles/*.yml, sites/*.yml, camera CSV rows).
+Unknown keys are errors. Cross-document rules live in `camkit.loader`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+Slug = Annotated[str, Field(pattern=SLUG, description="lower-case id: letters, digits, '-' (max 63)")]
+ProfileId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="profile id, e.g. 'ward'")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+# --- enumerations (values are the inventory spelling) -------------------------------------------
+
+
+class SiteKind(str, Enum):
+    city_ioc = "city_ioc"
+    police_command = "police_command"
+    district_oc = "district_oc"
+    department_oc = "department_oc"
+    ward = "ward"
+    private_system = "private_system"
+
+
+TIER_OF_KIND: dict[SiteKind, int] = {
+    SiteKind.city_ioc: 1,
+    SiteKind.police_command: 1,
+    SiteKind.district_oc: 2,
+    SiteKind.department_oc: 2,
+    SiteKind.ward: 3,
+    SiteKind.private_system: 3,
+}
+
+
+class UplinkType(str, Enum):
+    private_fiber = "private_fiber"
+    leased_line = "leased_line"
+    internet_vpn = "internet_vpn"
+    cellular = "cellular"  # 4G/5G
+
+
+WIRED_CONNECTIONS = {UplinkType.private_fiber, UplinkType.leased_line}
+
+
+class ServerRole(str, Enum):
+    k8s_control = "k8s_control"
+    k8s_worker = "k8s_worker"
+    gpu = "gpu"
+    storage = "storage"
+    gateway = "gateway"
+    radius = "radius"
+    infra = "infra"  # NTP, DNS, syslog collector
+
+
+class NetworkRole(str, Enum):
+    cameras = "cameras"
+    management = "management"
+    servers = "servers"
+    storage = "storage"
+    operators = "operators"
+
+
+class CameraType(str, Enum):
+    ptz = "ptz"
+    fixed = "fixed"
+
+
+class Purpose(str, Enum):
+    security = "security"
+    traffic = "traffic"
+    defense = "defense"
+    environment = "environment"
+    urban_order = "urban_order"
+
+
+class CameraStatus(str, Enum):
+    active = "active"
+    broken = "broken"
+    planned = "planned"
+
+
+class Codec(str, Enum):
+    h264 = "h264"
+    h265 = "h265"
+
+
+class Dot1xMode(str, Enum):
+    eap_tls = "eap-tls"
+    mab = "mab"
+
+
+class SwitchDialect(str, Enum):
+    cisco_iosxe = "cisco-iosxe"
+    huawei_vrp = "huawei-vrp"
+    aruba_cx = "aruba-cx"
+
+
+class Analytic(str, Enum):
+    """Analytics named in master plan VII.2.2.3.2 (basic, security and traffic sets)."""
+
+    intrusion = "intrusion"
+    motion = "motion"
+    crowd = "crowd"
+    counting = "counting"
+    left_object = "left_object"
+    missing_object = "missing_object"
+    face_detection = "face_detection"
+    face_recognition = "face_recognition"
+    behaviour = "behaviour"
+    crowd_management = "crowd_management"
+    heatmap = "heatmap"
+    lpr = "lpr"
+    smoke_fire = "smoke_fire"
+    ptz_tracking = "ptz_tracking"
+    privacy_mask = "privacy_mask"
+    forbidden_zone = "forbidden_zone"
+    wrong_way = "wrong_way"
+    speed = "speed"
+    density = "density"
+    oversize = "oversize"
+    parking = "parking"
+
+
+# --- city.yml -----------------------------------------------------------------------------------
+
+
+class Area(Strict):
+    """Bounding box every site and camera coordinate must fall in (WGS84 degrees)."""
+
+    min_lat: float = Field(ge=-90, le=90)
+    max_lat: float = Field(ge=-90, le=90)
+    min_lon: float = Field(ge=-180, le=180)
+    max_lon: float = Field(ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Area:
+        if self.min_lat >= self.max_lat or self.min_lon >= self.max_lon:
+            raise ValueError("min_lat/min_lon must be below max_lat/max_lon")
+        return self
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.min_lat <= lat <= self.max_lat and self.min_lon <= lon <= self.max_lon
+
+
+class ReservedRange(Strict):
+    cidr: str
+    reason: str
+
+
+class Kubernetes(Strict):
+    version: str = Field(default="1.33.0", pattern=r"^\d+\.\d+\.\d+$")
+    pod_cidr: str = "10.42.0.0/16"
+    service_cidr: str = "10.43.0.0/16"
+
+
+class NetworkSpec(Strict):
+    vlan: int = Field(ge=2, le=4094)
+    headroom_percent: int = Field(default=25, ge=0, le=400, description="spare addresses on top of the hosts")
+    min_prefix: int = Field(default=29, ge=8, le=30, description="smallest subnet handed out (largest prefix)")
+
+
+class Addressing(Strict):
+    reserved_head: int = Field(default=3, ge=1, le=16, description=".1 is the gateway, the rest for VRRP peers")
+    tier2_growth_percent: int = Field(default=100, ge=0, le=800,
+                                      description="a tier-2 block is sized to its needs plus this share for new wards")
+    site_growth_percent: int = Field(default=0, ge=0, le=800)
+
+
+class ServiceRef(Strict):
+    servers: list[str] = Field(min_length=1, description="server hostnames that provide the service")
+
+
+class Services(Strict):
+    ntp: ServiceRef
+    dns: ServiceRef
+    syslog: ServiceRef
+    radius_placement: Literal["site", "tier2"] = Field(
+        default="tier2", description="tier2: each district/department RADIUS serves its own and its wards' switches"
+    )
+    quarantine_vlan: int | None = Field(default=None, ge=2, le=4094,
+                                        description="unknown devices go here instead of being rejected")
+
+
+class TierBaseline(Strict):
+    retention_days: int = Field(ge=1, le=3650)
+    recording: Literal["continuous", "motion", "events"] = "continuous"
+    security_level: int = Field(ge=1, le=5, description="information system level per Decree 85/2016")
+    backup_to_city: bool = False
+
+
+class SecurityBaseline(Strict):
+    camera_password_min_length: int = Field(default=12, ge=8, le=64)
+    camera_dot1x_required: bool = True
+    allow_mab: bool = True
+    https_only: bool = True
+
+
+class NetworkRoles(Strict):
+    cameras: NetworkSpec
+    management: NetworkSpec
+    servers: NetworkSpec
+    storage: NetworkSpec
+    operators: NetworkSpec
+
+
+class Tiers(Strict):
+    tier1: TierBaseline
+    tier2: TierBaseline
+    tier3: TierBaseline
+
+    def of(self, tier: int) -> TierBaseline:
+        return {1: self.tier1, 2: self.tier2, 3: self.tier3}[tier]
+
+    @model_validator(mode="after")
+    def _plan_minimums(self) -> Tiers:
+        if self.tier2.retention_days < 30:
+            raise ValueError("tier2.retention_days must be at least 30 (master plan VII.2.2.4: district and "
+                             "department OCs keep normal data at least 30 days)")
+        return self
+
+
+class City(Strict):
+    id: Slug
+    name: str = Field(min_length=1)
+    timezone: str = "Asia/Ho_Chi_Minh"
+    area: Area
+    address_space: str = Field(description="IPv4 space all site subnets come from")
+    transit_space: str = Field(description="IPv4 space for WAN transit /31 links between tiers")
+    reserved: list[ReservedRange] = Field(default_factory=list)
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes)
+    networks: NetworkRoles
+    addressing: Addressing = Field(default_factory=Addressing)
+    services: Services
+    tiers: Tiers
+    security: SecurityBaseline = Field(default_factory=SecurityBaseline)
+
+
+# --- sites and profiles -------------------------------------------------------------------------
+
+
+class Uplink(Strict):
+    type: UplinkType
+    capacity_mbps: int = Field(ge=1, le=400_000)
+    redundant: bool = False
+
+
+class Server(Strict):
+    name: Slug = Field(description="short name; the hostname is <site>-<name>")
+    roles: list[ServerRole] = Field(min_length=1)
+    nics: list[str] = Field(default_factory=lambda: ["eno1"], min_length=1)
+    netplan: Literal["single", "bond"] = "single"
+    cpu_cores: int = Field(default=16, ge=1, le=1024)
+    memory_gb: int = Field(default=64, ge=1, le=16384)
+    gpus: int = Field(default=0, ge=0, le=16)
+    disks_tb: float = Field(default=0, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Server:
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError("roles must not repeat")
+        if self.netplan == "bond" and len(self.nics) < 2:
+            raise ValueError("netplan 'bond' needs at least two nics")
+        if ServerRole.gpu in self.roles and self.gpus == 0:
+            raise ValueError("a 'gpu' server needs gpus >= 1")
+        return self
+
+
+class Switch(Strict):
+    id: Slug = Field(description="short name; the hostname is <site>-<id>")
+    ports: int = Field(default=24, ge=4, le=576)
+    uplink_ports: list[int] = Field(default_factory=lambda: [])
+    dialect: SwitchDialect = SwitchDialect.cisco_iosxe
+    model: str = ""
+
+    @model_validator(mode="after")
+    def _uplinks_inside(self) -> Switch:
+        bad = [p for p in self.uplink_ports if not 1 <= p <= self.ports]
+        if bad:
+            raise ValueError(f"uplink_ports {bad} outside 1..{self.ports}")
+        return self
+
+
+class Share(Strict):
+    """An explicit grant: this site's cameras (optionally some purposes) to another unit."""
+
+    to: Slug
+    purposes: list[Purpose] = Field(default_factory=list, description="empty: every purpose")
+    reason: str = Field(min_length=1)
+
+
+class PinnedNetwork(Strict):
+    subnet: str = Field(description="an existing subnet to keep, e.g. a legacy camera network")
+
+
+class Location(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    address: str = ""
+
+
+class SiteBody(Strict):
+    """The fields a profile may default and a site may override."""
+
+    uplink: Uplink | None = None
+    servers: list[Server] | None = None
+    switches: list[Switch] | None = None
+    operators: int | None = Field(default=None, ge=0, le=10_000, description="operator seats (workstations)")
+
+
+class Profile(SiteBody):
+    id: ProfileId
+    description: str = ""
+
+
+class Site(Strict):
+    id: Slug
+    name: str = Field(min_length=1)
+    kind: SiteKind
+    tier: int = Field(ge=1, le=3)
+    parent: Slug | None = None
+    organisation: str = Field(min_length=1, description="owning body, e.g. 'UBND Quận Ba Đình'")
+    profile: ProfileId | None = Field(default=None, description="defaults to the profile named like the kind")
+    location: Location
+    uplink: Uplink
+    servers: list[Server] = Field(default_factory=list)
+    switches: list[Switch] = Field(default_factory=list)
+    operators: int = Field(default=0, ge=0, le=10_000)
+    sectors: list[Purpose] = Field(default_factory=list,
+                                   description="department OCs: camera purposes they see city-wide")
+    shares: list[Share] = Field(default_factory=list)
+    networks: dict[NetworkRole, PinnedNetwork] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tier(cls, data: object) -> object:
+        if isinstance(data, dict) and "tier" not in data and data.get("kind") in SiteKind._value2member_map_:
+            data = {**data, "tier": TIER_OF_KIND[SiteKind(data["kind"])]}
+        return data
+
+    @model_validator(mode="after")
+    def _tier_matches_kind(self) -> Site:
+        want = TIER_OF_KIND[self.kind]
+        if self.tier != want:
+            raise ValueError(f"kind '{self.kind.value}' is tier {want}, not {self.tier}")
+        if self.sectors and self.kind is not SiteKind.department_oc:
+            raise ValueError("only department_oc sites have sectors")
+        names = [s.name for s in self.servers]
+        if len(set(names)) != len(names):
+            raise ValueError("server names must be unique in a site")
+        ids = [s.id for s in self.switches]
+        if len(set(ids)) != len(ids):
+            raise ValueError("switch ids must be unique in a site")
+        return self
+
+    def hostname(self, name: str) -> str:
+        return f"{self.id}-{name}"
+
+    @property
+    def is_police(self) -> bool:
+        return self.kind is SiteKind.police_command
+
+
+# --- camera registry rows -----------------------------------------------------------------------
+
+_MAC_RE = re.compile(r"^[0-9a-f]{12}$")
+
+
+def normalize_mac(value: str) -> str:
+    """aa:bb:cc:dd:ee:ff, AA-BB-..., aabb.ccdd.eeff -> aa:bb:cc:dd:ee:ff."""
+    raw = re.sub(r"[:\-.]", "", value.strip().lower())
+    if not _MAC_RE.match(raw):
+        raise ValueError(f"'{value}' is not a MAC address (expected aa:bb:cc:dd:ee:ff)")
+    if int(raw[0:2], 16) & 1:
+        raise ValueError(f"'{value}' is a multicast MAC, not a device address")
+    return ":".join(raw[i : i + 2] for i in range(0, 12, 2))
+
+
+CAMERA_REQUIRED = [
+    "id", "name", "type", "purpose", "lat", "lon", "address", "height_m", "status", "connection",
+    "vendor", "model", "resolution_mp", "codec", "fps", "mac", "dot1x", "analytics", "switch", "port",
+]
+CAMERA_OPTIONAL = ["owner", "stream_url", "ip"]
+
+
+class Camera(Strict):
+    id: Slug
+    name: str = Field(min_length=1)
+    type: CameraType
+    purpose: Purpose
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    address: str = ""
+    height_m: float = Field(ge=0, le=300)
+    status: CameraStatus
+    connection: UplinkType
+    owner: Slug | None = Field(default=None, description="owning unit (a site id); empty: the camera's site")
+    vendor: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    resolution_mp: float = Field(ge=1, le=33)
+    codec: Codec
+    fps: int = Field(ge=1, le=60)
+    mac: str
+    dot1x: Dot1xMode | None = None
+    analytics: tuple[Analytic, ...] = ()
+    switch: Slug | None = None
+    port: int | None = Field(default=None, ge=1, le=576)
+    stream_url: str | None = None
+    ip: str | None = Field(default=None, pattern=r"^\d{1,3}(\.\d{1,3}){3}$",
+                           description="existing address to keep (legacy cameras); must lie in the camera subnet")
+    site: Slug = Field(description="set by the loader from the file name")
+
+    @field_validator("mac", mode="before")
+    @classmethod
+    def _mac(cls, v: object) -> object:
+        return normalize_mac(v) if isinstance(v, str) else v
+
+    @field_validator("analytics", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(a.strip() for a in v.split(";") if a.strip())
+        return v
+
+    @field_validator("stream_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.match(r"^rtsps?://[^\s/]+(/\S*)?$", v):
+            raise ValueError("stream_url must be rtsp:// or rtsps://host[:port]/path")
+        if "@" in v.split("/", 3)[2]:
+            raise ValueError("stream_url must not carry credentials (secrets never go in the inventory; "
+                             "the secrets store holds them)")
+        return v
+
+    @model_validator(mode="after")
+    def _wiring(self) -> Camera:
+        wired = self.connection in WIRED_CONNECTIONS
+        if wired and (self.switch is None or self.port is None):
+            raise ValueError(f"a '{self.connection.value}' camera needs 'switch' and 'port'")
+        if wired and self.dot1x is None:
+            raise ValueError("a wired camera needs dot1x 'eap-tls' or 'mab' (master plan VII.2.2.6: 802.1X/RADIUS)")
+        if not wired and (self.switch or self.port):
+            raise ValueError(f"a '{self.connection.value}' camera is not on a site switch: leave switch and port empty")
+        if Analytic.ptz_tracking in self.analytics and self.type is not CameraType.ptz:
+            raise ValueError("'ptz_tracking' needs a ptz camera")
+        if len(set(self.analytics)) != len(self.analytics):
+            raise ValueError("analytics must not repeat")
+        return self
+
+    @property
+    def unit(self) -> str:
+        return self.owner or self.site

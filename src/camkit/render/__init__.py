@@ -1,0 +1,266 @@
+"""The render pipeline: one renderer per artifact family, one registry, atomic deterministic output.
+
+A renderer is a pure function of (model, plan, access model) to artifacts. Each artifact belongs to
+a family and a scope (the city, or one site), so a partial render (`--only`, `--site`) replaces
+exactly the files of the families and scopes it rendered. The build folder of a city is owned by
+camkit: a manifest (`.camkit-manifest.json`) records which family and scope wrote each file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import shutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Iterable
+
+from camkit.access import AccessModel
+from camkit.diagnostics import Diagnostic, InventoryError, Position
+from camkit.ipplan import Plan
+from camkit.loader import Inventory
+
+CITY_SCOPE = "city"
+MANIFEST = ".camkit-manifest.json"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # relative to build/<city>/, POSIX separators
+    content: bytes
+    scope: str = CITY_SCOPE
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    inv: Inventory
+    plan: Plan
+    access: AccessModel
+    site: str | None = None  # render only this site's scope
+
+    def sites(self) -> list[str]:
+        return [self.site] if self.site else list(self.inv.sites)
+
+    @property
+    def city_scope(self) -> bool:
+        return self.site is None
+
+
+class Renderer(ABC):
+    """One artifact family. Subclasses set `family` and `description` and yield artifacts."""
+
+    family: ClassVar[str]
+    description: ClassVar[str]
+
+    @abstractmethod
+    def render(self, ctx: RenderContext) -> Iterable[Artifact]:
+        raise NotImplementedError
+
+
+def registry() -> dict[str, type[Renderer]]:
+    """The one table of artifact families. Later families register here and nowhere else."""
+    from camkit.render.ansible_inventory import AnsibleInventoryRenderer
+    from camkit.render.ipplan import IpPlanRenderer
+    from camkit.render.camera_registry import RegistryRenderer
+
+    table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer]
+    return {r.family: r for r in table}
+
+
+def select_families(only: Iterable[str] | None) -> list[str]:
+    known = registry()
+    if not only:
+        return list(known)
+    chosen = []
+    for fam in only:
+        if fam not in known:
+            raise InventoryError([Diagnostic(Position("--only"), f"unknown artifact family '{fam}'",
+                                             "known families: " + ", ".join(known))])
+        if fam not in chosen:
+            chosen.append(fam)
+    return chosen
+
+
+@dataclass
+class RenderResult:
+    families: list[str]
+    site: str | None
+    artifacts: dict[str, tuple[str, Artifact]] = field(default_factory=dict)  # path -> (family, artifact)
+
+    def owns(self, family: str, scope: str) -> bool:
+        if family not in self.families:
+            return False
+        return scope == self.site if self.site else True
+
+
+def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, site: str | None = None) -> RenderResult:
+    chosen = select_families(families)
+    if site is not None and site not in inv.sites:
+        from camkit.diagnostics import suggest
+
+        raise InventoryError([Diagnostic(Position("--site"), f"'{site}' is not a site", suggest(site, inv.sites.keys()))])
+    ctx = RenderContext(inv, plan, AccessModel(inv), site)
+    result = RenderResult(chosen, site)
+    table = registry()
+    for fam in chosen:
+        for art in table[fam]().render(ctx):
+            if site is not None and art.scope != site:
+                continue
+            if art.path in result.artifacts:
+                raise RuntimeError(f"renderer bug: {art.path} written twice ({fam}, {result.artifacts[art.path][0]})")
+            result.artifacts[art.path] = (fam, art)
+    return result
+
+
+# --- comparing with and writing the build folder ------------------------------------------------
+
+
+@dataclass
+class Changes:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.changed or self.deleted)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(out: Path) -> dict[str, dict[str, str]]:
+    path = out / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return dict(json.loads(path.read_text("utf-8"))["files"])
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def compare(result: RenderResult, out: Path) -> tuple[Changes, dict[str, dict[str, str]]]:
+    """What writing `result` to `out` would do, and the manifest it would leave."""
+    old = read_manifest(out)
+    changes = Changes()
+    new_manifest: dict[str, dict[str, str]] = {}
+    for path, meta in old.items():
+        if result.owns(meta.get("family", ""), meta.get("scope", "")):
+            if path not in result.artifacts:
+                changes.deleted.append(path)
+        else:
+            new_manifest[path] = meta
+    for path, (fam, art) in result.artifacts.items():
+        digest = _digest(art.content)
+        new_manifest[path] = {"family": fam, "scope": art.scope, "sha256": digest}
+        prev = old.get(path)
+        on_disk = out / path
+        if prev is None or not on_disk.exists():
+            changes.added.append(path)
+        elif prev.get("sha256") != digest or _digest(on_disk.read_bytes()) != digest:
+            changes.changed.append(path)
+        else:
+            changes.unchanged += 1
+    for lst in (changes.added, changes.changed, changes.deleted):
+        lst.sort()
+    return changes, dict(sorted(new_manifest.items()))
+
+
+def unified(result: RenderResult, out: Path, changes: Changes) -> str:
+    chunks = []
+    for path in changes.changed + changes.added + changes.deleted:
+        old_bytes = (out / path).read_bytes() if (out / path).exists() else b""
+        new_bytes = result.artifacts[path][1].content if path in result.artifacts else b""
+        try:
+            a, b = old_bytes.decode("utf-8").splitlines(True), new_bytes.decode("utf-8").splitlines(True)
+        except UnicodeDecodeError:
+            chunks.append(f"Binary files a/{path} and b/{path} differ\n")
+            continue
+        chunks.extend(difflib.unified_diff(a, b, f"a/{path}", f"b/{path}"))
+    return "".join(chunks)
+
+
+def write(result: RenderResult, out: Path) -> Changes:
+    """Write atomically: build the new tree beside the old one, then swap the two folders."""
+    changes, manifest = compare(result, out)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.new-{os.getpid()}"
+    old_tmp = out.parent / f".{out.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        for path, meta in manifest.items():
+            dest = tmp / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if path in result.artifacts:
+                art = result.artifacts[path][1]
+                dest.write_bytes(art.content)
+                os.chmod(dest, art.mode)
+            else:
+                src = out / path
+                if not src.exists():
+                    continue  # lost by hand; the next full render restores it
+                try:
+                    os.link(src, dest)
+                except OSError:
+                    shutil.copy2(src, dest)
+        (tmp / MANIFEST).write_text(json.dumps({"version": 1, "files": manifest}, indent=1, sort_keys=True) + "\n",
+                                    "utf-8")
+        if out.exists():
+            out.rename(old_tmp)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old_tmp.exists() and not out.exists():
+            old_tmp.rename(out)
+        raise
+    shutil.rmtree(old_tmp, ignore_errors=True)
+    return changes
+
+
+# --- helpers shared by renderers ----------------------------------------------------------------
+
+
+def csv_bytes(header: list[str], rows: Iterable[Iterable[object]]) -> bytes:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def yaml_bytes(data: object, header: str = "") -> bytes:
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+    _Dumper.add_representer(str, _str)
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=120, default_flow_style=False)
+    return (header + text).encode("utf-8")
+
+
+def json_bytes(data: object) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+
+
+def md_table(header: list[str], rows: Iterable[Iterable[object]]) -> str:
+    def cell(v: object) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,57 @@
+"""The `registry` family: the city camera database for the digital map (GeoJSON) and site summaries."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Iterable
+
+from camkit.model import Camera, CameraStatus, CameraType, Purpose
+from camkit.render import Artifact, RenderContext, Renderer, csv_bytes
+
+# Exactly the city-wide schema of master plan VII.2.2.2 that the digital map reads.
+PROPERTIES = ["id", "name", "type", "purpose", "status", "site", "tier", "owner", "connection", "address",
+              "height_m", "ip", "stream_url"]
+
+
+class RegistryRenderer(Renderer):
+    family = "registry"
+    description = "Camera registry: GeoJSON FeatureCollection for the city map, per-site summary CSV"
+
+    def render(self, ctx: RenderContext) -> Iterable[Artifact]:
+        inv, plan = ctx.inv, ctx.plan
+
+        def feature(c: Camera) -> str:
+            props = {
+                "id": c.id, "name": c.name, "type": c.type.value, "purpose": c.purpose.value,
+                "status": c.status.value, "site": c.site, "tier": inv.sites[c.site].tier, "owner": c.unit,
+                "connection": c.connection.value, "address": c.address, "height_m": c.height_m,
+                "ip": plan.camera_ip(c.id), "stream_url": c.stream_url,
+            }
+            geometry = {"type": "Point", "coordinates": [round(c.lon, 6), round(c.lat, 6)]}
+            return json.dumps({"type": "Feature", "id": c.id, "geometry": geometry,
+                               "properties": {k: props[k] for k in PROPERTIES}}, ensure_ascii=False)
+
+        def collection(cams: Iterable[Camera], name: str) -> bytes:
+            # one feature per line keeps diffs of the registry readable
+            body = ",\n".join(feature(c) for c in cams)
+            head = json.dumps({"type": "FeatureCollection", "name": name}, ensure_ascii=False)[:-1]
+            return (head + ', "features": [\n' + body + "\n]}\n").encode("utf-8")
+
+        for sid in ctx.sites():
+            yield Artifact(f"sites/{sid}/registry/cameras.geojson", collection(inv.cameras_by_site[sid], sid), sid)
+        if not ctx.city_scope:
+            return
+        yield Artifact("registry/cameras.geojson", collection(inv.cameras, inv.city.id))
+        header = ["site", "name", "tier", "kind", "parent", "cameras"]
+        header += [t.value for t in CameraType] + [s.value for s in CameraStatus] + [p.value for p in Purpose]
+        rows = []
+        for sid, site in inv.sites.items():
+            cams = inv.cameras_by_site[sid]
+            types = Counter(c.type for c in cams)
+            statuses = Counter(c.status for c in cams)
+            purposes = Counter(c.purpose for c in cams)
+            rows.append([sid, site.name, site.tier, site.kind.value, site.parent or "", len(cams),
+                         *[types[t] for t in CameraType], *[statuses[s] for s in CameraStatus],
+                         *[purposes[p] for p in Purpose]])
+        yield Artifact("registry/sites.csv", csv_bytes(header, rows))

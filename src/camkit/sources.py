@@ -1,0 +1,232 @@
+"""Reading inventory files safely: size limits, strict UTF-8, YAML with positions, CSV rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from camkit.diagnostics import Diagnostic, Position
+
+try:  # libyaml is an order of magnitude faster on city-scale inventories
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml ships in the PyYAML wheels we pin
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_YAML_BYTES = 1 << 20  # 1 MiB: a site file is a few lines; more means a mistake or an attack
+MAX_CSV_BYTES = 64 << 20  # 64 MiB: the biggest camera registry is a few MB
+MAX_YAML_NODES = 100_000  # bounds alias expansion ("billion laughs")
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """Plain data read from one YAML file, plus where each value and key came from."""
+
+    file: str
+    data: Any
+    values: dict[PathKey, Position] = field(default_factory=dict)
+    keys: dict[PathKey, Position] = field(default_factory=dict)
+
+    def position(self, path: PathKey, key: bool = False) -> Position:
+        """The position of `path`, or of its nearest ancestor that has one."""
+        table = self.keys if key else self.values
+        path = tuple(path)
+        while path:
+            if path in table:
+                return table[path]
+            if key and path in self.values:
+                return self.values[path]
+            path = path[:-1]
+        return self.values.get((), Position(self.file, 1, 1))
+
+
+class SourceError(Exception):
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+        super().__init__(str(diagnostic))
+
+
+def display_name(path: Path, root: Path | None) -> str:
+    """Paths in messages are relative to the working directory when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_text(path: Path, limit: int, name: str) -> str:
+    """Read a file as strict UTF-8 under a size limit, or raise one clear SourceError."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SourceError(Diagnostic(Position(name), f"cannot read file: {exc.strerror}")) from exc
+    if size > limit:
+        raise SourceError(
+            Diagnostic(
+                Position(name),
+                f"file is {size} bytes, over the {limit} byte limit for this kind of file",
+                "split it (one site per file, one camera CSV per site)",
+            )
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SourceError(
+            Diagnostic(
+                Position(name, line, column),
+                f"invalid UTF-8 byte 0x{raw[exc.start]:02x}",
+                "save the file as UTF-8 (Vietnamese names must be UTF-8, not TCVN3/VNI/cp1258)",
+            )
+        ) from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise SourceError(Diagnostic(Position(name, 1, 1), "file is empty", "remove it or add its content"))
+    return text
+
+
+def _pos(name: str, mark: Any) -> Position:
+    return Position(name, mark.line + 1, mark.column + 1)
+
+
+def load_yaml(path: Path, name: str) -> Document:
+    text = read_text(path, MAX_YAML_BYTES, name)
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _pos(name, mark) if mark else Position(name)
+        what = exc.problem or exc.context or "invalid YAML"
+        raise SourceError(Diagnostic(where, f"YAML syntax error: {what}", "fix the indentation or quoting here")) from exc
+    except yaml.YAMLError as exc:
+        raise SourceError(Diagnostic(Position(name), f"YAML error: {exc}")) from exc
+    if node is None:
+        raise SourceError(Diagnostic(Position(name, 1, 1), "file holds no YAML document"))
+    doc = Document(name, None)
+    builder = _Builder(name, doc)
+    doc.data = builder.build(node, ())
+    return doc
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data, recording positions and limits."""
+
+    def __init__(self, name: str, doc: Document):
+        self.name = name
+        self.doc = doc
+        self.count = 0
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.count += 1
+        if self.count > MAX_YAML_NODES:
+            raise SourceError(
+                Diagnostic(
+                    _pos(self.name, node.start_mark),
+                    f"document expands to more than {MAX_YAML_NODES} values (YAML alias bomb?)",
+                    "inventories must not multiply values through anchors and aliases",
+                )
+            )
+        self.doc.values.setdefault(path, _pos(self.name, node.start_mark))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise SourceError(
+                        Diagnostic(_pos(self.name, key_node.start_mark), "YAML merge keys ('<<') are not supported",
+                                   "use a site profile for shared defaults")
+                    )
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise SourceError(Diagnostic(_pos(self.name, key_node.start_mark), "mapping keys must be plain strings"))
+                key = key_node.value
+                if key in out:
+                    raise SourceError(
+                        Diagnostic(
+                            _pos(self.name, key_node.start_mark),
+                            f"duplicate key '{key}'",
+                            f"it is already set at line {self.doc.keys[path + (key,)].line}",
+                        )
+                    )
+                self.doc.keys[path + (key,)] = _pos(self.name, key_node.start_mark)
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise SourceError(Diagnostic(_pos(self.name, node.start_mark), f"bad YAML value: {exc}")) from exc
+
+
+@dataclass
+class CsvTable:
+    file: str
+    header: list[str]
+    rows: list[tuple[int, dict[str, str]]]  # (line number, row)
+
+
+def load_csv(path: Path, name: str, required: list[str], optional: list[str]) -> CsvTable:
+    """Read a camera registry; header names must be known, rows must have the header's width."""
+    text = read_text(path, MAX_CSV_BYTES, name)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error) as exc:
+        raise SourceError(Diagnostic(Position(name, 1, 1), f"cannot read CSV header: {exc}")) from exc
+    allowed = required + optional
+    problems: list[Diagnostic] = []
+    for i, col in enumerate(header):
+        if col not in allowed:
+            from camkit.diagnostics import suggest
+
+            problems.append(Diagnostic(Position(name, 1, i + 1), f"unknown column '{col}'", suggest(col, allowed)))
+    missing = [c for c in required if c not in header]
+    if missing:
+        problems.append(Diagnostic(Position(name, 1, 1), f"missing required column(s): {', '.join(missing)}",
+                                   "the header must name every required column"))
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        problems.append(Diagnostic(Position(name, 1, 1), f"duplicate column(s): {', '.join(dupes)}"))
+    if problems:
+        raise SourceError(problems[0]) if len(problems) == 1 else _MultiSourceError(problems)
+    rows: list[tuple[int, dict[str, str]]] = []
+    width = len(header)
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not record or all(not f.strip() for f in record):
+                continue
+            if len(record) != width:
+                problems.append(Diagnostic(Position(name, line, 1),
+                                           f"row has {len(record)} fields, the header has {width}",
+                                           "quote fields that contain commas"))
+                continue
+            rows.append((line, {h: v.strip() for h, v in zip(header, record)}))
+    except csv.Error as exc:
+        problems.append(Diagnostic(Position(name, reader.line_num, 1), f"CSV syntax error: {exc}"))
+    if problems:
+        raise _MultiSourceError(problems)
+    return CsvTable(name, header, rows)
+
+
+class _MultiSourceError(SourceError):
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        super().__init__(diagnostics[0])
+
+
+def diagnostics_of(exc: SourceError) -> list[Diagnostic]:
+    return list(getattr(exc, "diagnostics", [exc.diagnostic]))
