@@ -88,11 +88,11 @@ class AccessModel:
         for t1 in self._tier1:
             add(t1, "tier 1 sees every camera")
         for dept, sectors in self._departments:
-            if cam.purpose.value in sectors:
-                add(dept, f"department sector '{cam.purpose.value}' city-wide")
+            if cam.purpose in sectors:
+                add(dept, f"department sector '{cam.purpose}' city-wide")
         for sharer in (owner, *self._ancestors[owner]):
             for to, purposes, why in self._shares.get(sharer, ()):
-                if not purposes or cam.purpose.value in purposes:
+                if not purposes or cam.purpose in purposes:
                     add(to, f"shared by {sharer}: {why}")
                     for anc in self._ancestors[to]:
                         add(anc, f"tier-{sites[anc].tier} parent of {to} (share)")

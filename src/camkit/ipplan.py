@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import yaml
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from camkit.diagnostics import Collector, Diagnostic, InventoryError, Position
 from camkit.model import NetworkRole, ServerRole, Site
@@ -42,7 +42,29 @@ class LockSite(BaseModel):
     block: str | None = None
     transit: str | None = None
     subnets: dict[NetworkRole, str] = Field(default_factory=dict)
+    # host offsets inside each subnet; in the file one "<name> <offset>" line per host (fast to read)
     hosts: dict[NetworkRole, dict[str, int]] = Field(default_factory=dict)
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _parse_lines(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        parsed: dict[object, object] = {}
+        for role, body in value.items():
+            if isinstance(body, str):
+                table: dict[str, int] = {}
+                for n, line in enumerate(body.splitlines(), 1):
+                    if not line.strip():
+                        continue
+                    parts = line.split()
+                    if len(parts) != 2 or not parts[1].isdigit():
+                        raise ValueError(f"hosts.{role} line {n}: expected '<name> <offset>', got {line!r}")
+                    table[parts[0]] = int(parts[1])
+                parsed[role] = table
+            else:
+                parsed[role] = body
+        return parsed
 
 
 class LockFile(BaseModel):
@@ -76,11 +98,23 @@ def dump_lock(lock: LockFile) -> str:
     body = lock.model_dump(mode="json", exclude_defaults=False)
     for site in body["sites"].values():
         site["subnets"] = dict(sorted(site["subnets"].items(), key=lambda kv: ROLE_ORDER.index(kv[0])))
-        site["hosts"] = {role: dict(sorted(h.items())) for role, h in
+        site["hosts"] = {role: _Block("".join(f"{k} {v}\n" for k, v in sorted(h.items()))) for role, h in
                          sorted(site["hosts"].items(), key=lambda kv: ROLE_ORDER.index(kv[0])) if h}
     header = ("# Written by `camkit plan --write-lock`. Keeps every allocation stable across runs:\n"
               "# commit it with the inventory. Remove a site's entry to re-plan that site on purpose.\n")
-    return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+    return header + yaml.dump(body, Dumper=_LockDumper, sort_keys=False, allow_unicode=True, width=120,
+                              default_flow_style=False)
+
+
+class _Block(str):
+    """A string dumped as a YAML literal block."""
+
+
+class _LockDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    pass
+
+
+_LockDumper.add_representer(_Block, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style="|"))
 
 
 # --- plan data ----------------------------------------------------------------------------------
@@ -425,14 +459,14 @@ def plan(inv: Inventory, positions: dict[str, Position] | None = None) -> Plan:
             hosts={},
         )
         new_lock.sites[sid] = ls
-    for a in result.assignments.values():
-        if a.kind == "gateway":
-            continue
-        sub = result.subnets[(a.site, a.role)]
-        offset = int(IPAddress(a.ip)) - sub.cidr.first
-        new_lock.sites[a.site].hosts.setdefault(a.role, {})[a.key] = offset
+        if sid in result.lock.sites:
+            ls.hosts = {r: h for r, h in result.lock.sites[sid].hosts.items() if h}
     result.lock = new_lock
     return result
+
+
+def _dotted(n: int) -> str:
+    return f"{n >> 24 & 255}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
 
 def _is_free(free: IPSet, net: IPNetwork) -> bool:
@@ -546,7 +580,9 @@ def _assign_hosts(inv: Inventory, result: Plan, lock: LockFile, out: Collector,
             for key, kind in hosts:
                 if key in offsets:
                     result.assignments[(role, key)] = Assignment(
-                        key, kind, sid, role, str(IPAddress(base + offsets[key])), sub.cidr.prefixlen, gw, sub.vlan)
+                        key, kind, sid, role, _dotted(base + offsets[key]), sub.cidr.prefixlen, gw, sub.vlan)
+            if offsets:
+                result.lock.sites.setdefault(sid, LockSite()).hosts[role] = dict(offsets)
 
 
 def _same_subnet(ls: LockSite | None, role: NetworkRole, sub: Subnet) -> bool:

@@ -382,7 +382,7 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                     f"lat {area.min_lat}..{area.max_lat}, lon {area.min_lon}..{area.max_lon}; check for swapped lat/lon")
         if cam.owner is not None and cam.owner not in sites:
             out.add(pos, f"camera '{cam.id}': owner '{cam.owner}' is not a unit (site id)", suggest(cam.owner, sites.keys()))
-        if cam.dot1x is Dot1xMode.mab and not city.security.allow_mab:
+        if cam.dot1x == Dot1xMode.mab.value and not city.security.allow_mab:
             out.add(pos, f"camera '{cam.id}': MAB is disabled by city.yml security.allow_mab", "use eap-tls")
         if cam.switch is not None and cam.port is not None:
             switch = next((s for s in site.switches if s.id == cam.switch), None)

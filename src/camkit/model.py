@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -374,11 +374,16 @@ class Site(Strict):
 # --- camera registry rows -----------------------------------------------------------------------
 
 _MAC_RE = re.compile(r"^[0-9a-f]{12}$")
+_CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_MAC_SEPARATORS = str.maketrans("", "", ":-.")
 
 
 def normalize_mac(value: str) -> str:
     """aa:bb:cc:dd:ee:ff, AA-BB-..., aabb.ccdd.eeff -> aa:bb:cc:dd:ee:ff."""
-    raw = re.sub(r"[:\-.]", "", value.strip().lower())
+    low = value.strip().lower()
+    if _CANONICAL_MAC.fullmatch(low) and not int(low[0:2], 16) & 1:
+        return low
+    raw = low.translate(_MAC_SEPARATORS)
     if not _MAC_RE.match(raw):
         raise ValueError(f"'{value}' is not a MAC address (expected aa:bb:cc:dd:ee:ff)")
     if int(raw[0:2], 16) & 1:
@@ -393,26 +398,43 @@ CAMERA_REQUIRED = [
 CAMERA_OPTIONAL = ["owner", "stream_url", "ip"]
 
 
+def _literal(enum: type[Enum]) -> Any:
+    """Camera rows use Literal types: validated in pydantic-core, ~2x faster than Enum on 60k rows."""
+    return Literal.__getitem__(tuple(e.value for e in enum))  # type: ignore[attr-defined]
+
+
+CameraTypeName = _literal(CameraType)
+PurposeName = _literal(Purpose)
+StatusName = _literal(CameraStatus)
+ConnectionName = _literal(UplinkType)
+CodecName = _literal(Codec)
+Dot1xName = _literal(Dot1xMode)
+AnalyticName = _literal(Analytic)
+WIRED = frozenset(c.value for c in WIRED_CONNECTIONS)
+
+
 class Camera(Strict):
+    """One camera row; enumerated fields hold the inventory spelling (plain strings)."""
+
     id: Slug
     name: str = Field(min_length=1)
-    type: CameraType
-    purpose: Purpose
+    type: CameraTypeName
+    purpose: PurposeName
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     address: str = ""
     height_m: float = Field(ge=0, le=300)
-    status: CameraStatus
-    connection: UplinkType
+    status: StatusName
+    connection: ConnectionName
     owner: Slug | None = Field(default=None, description="owning unit (a site id); empty: the camera's site")
     vendor: str = Field(min_length=1)
     model: str = Field(min_length=1)
     resolution_mp: float = Field(ge=1, le=33)
-    codec: Codec
+    codec: CodecName
     fps: int = Field(ge=1, le=60)
     mac: str
-    dot1x: Dot1xMode | None = None
-    analytics: tuple[Analytic, ...] = ()
+    dot1x: Dot1xName | None = None
+    analytics: tuple[AnalyticName, ...] = ()
     switch: Slug | None = None
     port: int | None = Field(default=None, ge=1, le=576)
     stream_url: str | None = None
@@ -429,7 +451,7 @@ class Camera(Strict):
     @classmethod
     def _split(cls, v: object) -> object:
         if isinstance(v, str):
-            return tuple(a.strip() for a in v.split(";") if a.strip())
+            return tuple([a.strip() for a in v.split(";")]) if v else ()
         return v
 
     @field_validator("stream_url")
@@ -446,14 +468,14 @@ class Camera(Strict):
 
     @model_validator(mode="after")
     def _wiring(self) -> Camera:
-        wired = self.connection in WIRED_CONNECTIONS
+        wired = self.connection in WIRED
         if wired and (self.switch is None or self.port is None):
-            raise ValueError(f"a '{self.connection.value}' camera needs 'switch' and 'port'")
+            raise ValueError(f"a '{self.connection}' camera needs 'switch' and 'port'")
         if wired and self.dot1x is None:
             raise ValueError("a wired camera needs dot1x 'eap-tls' or 'mab' (master plan VII.2.2.6: 802.1X/RADIUS)")
         if not wired and (self.switch or self.port):
-            raise ValueError(f"a '{self.connection.value}' camera is not on a site switch: leave switch and port empty")
-        if Analytic.ptz_tracking in self.analytics and self.type is not CameraType.ptz:
+            raise ValueError(f"a '{self.connection}' camera is not on a site switch: leave switch and port empty")
+        if "ptz_tracking" in self.analytics and self.type != "ptz":
             raise ValueError("'ptz_tracking' needs a ptz camera")
         if len(set(self.analytics)) != len(self.analytics):
             raise ValueError("analytics must not repeat")

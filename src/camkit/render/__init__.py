@@ -242,14 +242,8 @@ def csv_bytes(header: list[str], rows: Iterable[Iterable[object]]) -> bytes:
 def yaml_bytes(data: object, header: str = "") -> bytes:
     import yaml
 
-    class _Dumper(yaml.SafeDumper):
-        pass
-
-    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-    _Dumper.add_representer(str, _str)
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=120, default_flow_style=False)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter: ~10x faster at city scale
+    text = yaml.dump(data, Dumper=dumper, sort_keys=True, allow_unicode=True, width=120, default_flow_style=False)
     return (header + text).encode("utf-8")
 
 

@@ -35,6 +35,11 @@ class AnsibleInventoryRenderer(Renderer):
                     out.append(a.ip)
             return out
 
+        gateway_addrs: dict[str, dict[str, str]] = {}
+        for a in plan.assignments.values():
+            if a.kind == "gateway":
+                gateway_addrs.setdefault(a.key, {})[a.role.value] = f"{a.ip}/{a.prefixlen}"
+
         for sid in ctx.sites():
             site = inv.sites[sid]
             baseline = inv.city.tiers.of(site.tier)
@@ -84,9 +89,7 @@ class AnsibleInventoryRenderer(Renderer):
                     "camkit_server_disks_tb": server.disks_tb,
                 }
                 if any(r.value == "gateway" for r in server.roles):
-                    hvars["camkit_server_gateway_addresses"] = {
-                        a.role.value: f"{a.ip}/{a.prefixlen}" for a in plan.assignments.values()
-                        if a.kind == "gateway" and a.key == host}
+                    hvars["camkit_server_gateway_addresses"] = gateway_addrs.get(host, {})
                 yield Artifact(f"ansible/host_vars/{host}.yml", yaml_bytes(hvars, HEADER), sid)
             for sw in site.switches:
                 host = site.hostname(sw.id)

@@ -23,9 +23,9 @@ class RegistryRenderer(Renderer):
 
         def feature(c: Camera) -> str:
             props = {
-                "id": c.id, "name": c.name, "type": c.type.value, "purpose": c.purpose.value,
-                "status": c.status.value, "site": c.site, "tier": inv.sites[c.site].tier, "owner": c.unit,
-                "connection": c.connection.value, "address": c.address, "height_m": c.height_m,
+                "id": c.id, "name": c.name, "type": c.type, "purpose": c.purpose,
+                "status": c.status, "site": c.site, "tier": inv.sites[c.site].tier, "owner": c.unit,
+                "connection": c.connection, "address": c.address, "height_m": c.height_m,
                 "ip": plan.camera_ip(c.id), "stream_url": c.stream_url,
             }
             geometry = {"type": "Point", "coordinates": [round(c.lon, 6), round(c.lat, 6)]}
@@ -52,6 +52,6 @@ class RegistryRenderer(Renderer):
             statuses = Counter(c.status for c in cams)
             purposes = Counter(c.purpose for c in cams)
             rows.append([sid, site.name, site.tier, site.kind.value, site.parent or "", len(cams),
-                         *[types[t] for t in CameraType], *[statuses[s] for s in CameraStatus],
-                         *[purposes[p] for p in Purpose]])
+                         *[types[t.value] for t in CameraType], *[statuses[s.value] for s in CameraStatus],
+                         *[purposes[p.value] for p in Purpose]])
         yield Artifact("registry/sites.csv", csv_bytes(header, rows))

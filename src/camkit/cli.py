@@ -1,0 +1,320 @@
+"""The `camkit` command line: validate, plan, render, diff, schema, access.
+
+Exit status: 0 success, 1 `diff` found changes, 2 bad input (every problem is listed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from camkit import pipeline
+from camkit.diagnostics import InventoryError
+
+# Wide tables stay readable when piped into a file or CI log
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+out = Console(width=None if sys.stdout.isatty() else 200)
+DEFAULT_INVENTORY = os.environ.get("CAMKIT_INVENTORY", "inventories/example")
+
+
+@contextmanager
+def stages(enabled: bool = True) -> Iterator[Any]:
+    """A progress display on stderr (transient; hidden when not a terminal)."""
+    if not enabled or not err.is_terminal:
+        yield lambda text: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+        yield lambda text: progress.update(task, description=text)
+
+
+def fail(exc: InventoryError, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps({"ok": False, "errors": [d.as_dict() for d in exc.diagnostics]}, ensure_ascii=False))
+    else:
+        for d in exc.diagnostics:
+            err.print(f"[bold red]error[/]: {d.position}: {d.message}" + (f" [dim]({d.hint})[/]" if d.hint else ""),
+                      highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[red]{len(exc.diagnostics)} problem(s) found; nothing was written[/]")
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="camkit")
+def main() -> None:
+    """camkit: infrastructure as code for a city-wide video-surveillance platform."""
+
+
+inventory_arg = click.argument("inventory", type=click.Path(path_type=Path), default=DEFAULT_INVENTORY, required=False)
+
+
+@main.command()
+@inventory_arg
+@click.option("--json", "as_json", is_flag=True, help="machine-readable result")
+@click.option("--locked", is_flag=True, help="fail when ipplan.lock.yml is not up to date (for CI)")
+def validate(inventory: Path, as_json: bool, locked: bool) -> None:
+    """Check the whole inventory and its IP plan; write nothing."""
+    try:
+        with stages() as stage:
+            stage("loading inventory")
+            inv = pipeline.load(inventory)
+            stage("planning addresses")
+            plan = pipeline.plan(inv)
+        stale = pipeline.lock_is_stale(inv, plan)
+        if locked and stale:
+            from camkit.diagnostics import Diagnostic, Position
+
+            raise InventoryError([Diagnostic(Position(str(inventory / "ipplan.lock.yml")),
+                                             "the IP plan lock is not up to date with the inventory",
+                                             "run `camkit plan --write-lock` (or `camkit render`) and commit the lock")])
+    except InventoryError as exc:
+        fail(exc, as_json)
+    summary = {"ok": True, "city": inv.city.id, "sites": len(inv.sites), "cameras": len(inv.cameras),
+               "lock_up_to_date": not stale}
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        out.print(f"[green]ok[/]: {inv.city.id}: {len(inv.sites)} sites, {len(inv.cameras)} cameras"
+                  + ("" if not stale else " [yellow](ipplan.lock.yml would change: run `camkit plan --write-lock`)[/]"))
+
+
+@main.command("plan")
+@inventory_arg
+@click.option("--json", "as_json", is_flag=True, help="the plan as JSON")
+@click.option("--write-lock", is_flag=True, help="record the allocations in ipplan.lock.yml")
+@click.option("--site", help="show only this site's subnets")
+def plan_cmd(inventory: Path, as_json: bool, write_lock: bool, site: str | None) -> None:
+    """Print the IP plan and a per-site summary."""
+    try:
+        with stages() as stage:
+            stage("loading inventory")
+            inv = pipeline.load(inventory)
+            stage("planning addresses")
+            plan = pipeline.plan(inv)
+    except InventoryError as exc:
+        fail(exc, as_json)
+    if write_lock:
+        changed = pipeline.write_lock(inv, plan)
+        err.print("ipplan.lock.yml " + ("updated" if changed else "already up to date"))
+    sites = [site] if site else list(inv.sites)
+    if site and site not in inv.sites:
+        err.print(f"[red]error[/]: '{site}' is not a site")
+        sys.exit(2)
+    if as_json:
+        data = {
+            "city": inv.city.id,
+            "sites": {sid: {
+                "tier": inv.sites[sid].tier, "kind": inv.sites[sid].kind.value, "parent": inv.sites[sid].parent,
+                "block": str(plan.blocks[sid]) if sid in plan.blocks else None,
+                "transit": str(plan.transit[sid]) if sid in plan.transit else None,
+                "cameras": len(inv.cameras_by_site[sid]),
+                "subnets": {s.role.value: {"prefix": str(s.cidr), "vlan": s.vlan, "gateway": str(s.gateway),
+                                           "hosts": s.hosts, "capacity": s.capacity, "pinned": s.pinned}
+                            for s in plan.site_subnets(sid)},
+            } for sid in sites},
+        }
+        out.print_json(json.dumps(data, ensure_ascii=False))
+        return
+    table = Table(title=f"IP plan of {inv.city.name}", show_lines=False)
+    for col in ("site", "tier", "kind", "block", "role", "vlan", "prefix", "hosts", "capacity", "pinned"):
+        table.add_column(col)
+    for sid in sites:
+        s = inv.sites[sid]
+        first = True
+        for sub in plan.site_subnets(sid):
+            table.add_row(sid if first else "", str(s.tier) if first else "", s.kind.value if first else "",
+                          str(plan.blocks.get(sid, "-")) if first else "", sub.role.value, str(sub.vlan), str(sub.cidr),
+                          str(sub.hosts), str(sub.capacity), "yes" if sub.pinned else "")
+            first = False
+    out.print(table)
+    summary = Table(title="Sites")
+    for col in ("site", "name", "tier", "kind", "parent", "cameras", "servers", "switches", "uplink", "transit"):
+        summary.add_column(col)
+    for sid in sites:
+        s = inv.sites[sid]
+        summary.add_row(sid, s.name, str(s.tier), s.kind.value, s.parent or "-", str(len(inv.cameras_by_site[sid])),
+                        str(len(s.servers)), str(len(s.switches)), f"{s.uplink.type.value} {s.uplink.capacity_mbps} Mb/s",
+                        str(plan.transit.get(sid, "-")))
+    out.print(summary)
+
+
+@main.command("render")
+@inventory_arg
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True,
+              help="build root; files go to <out>/<city id>/")
+@click.option("--only", help="comma-separated artifact families (see `camkit families`)")
+@click.option("--site", help="render only this site's files")
+@click.option("--json", "as_json", is_flag=True)
+def render_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | None, as_json: bool) -> None:
+    """Render artifacts into build/<city>/ atomically (nothing is half-written on error)."""
+    families = [f.strip() for f in only.split(",") if f.strip()] if only else None
+    try:
+        with stages() as stage:
+            stage("loading inventory")
+            inv = pipeline.load(inventory)
+            stage("planning addresses")
+            plan = pipeline.plan(inv)
+            stage("rendering")
+            result = pipeline.render(inv, plan, families, site)
+            stage("writing")
+            target = out_dir / inv.city.id
+            changes = pipeline.write(result, target)
+            lock_changed = pipeline.write_lock(inv, plan)
+    except InventoryError as exc:
+        fail(exc, as_json)
+    data = {"out": str(target), "families": result.families, "files": len(result.artifacts),
+            "added": len(changes.added), "changed": len(changes.changed), "deleted": len(changes.deleted),
+            "lock_updated": lock_changed}
+    if as_json:
+        out.print_json(json.dumps(data))
+    else:
+        out.print(f"[green]rendered[/] {len(result.artifacts)} files of {', '.join(result.families)} to {target}: "
+                  f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.deleted)} deleted"
+                  + ("; ipplan.lock.yml updated" if lock_changed else ""))
+
+
+@main.command("diff")
+@inventory_arg
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
+@click.option("--only", help="comma-separated artifact families")
+@click.option("--site", help="only this site's files")
+@click.option("--unified", "-u", is_flag=True, help="print a unified diff of the changed files")
+@click.option("--json", "as_json", is_flag=True)
+def diff_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | None, unified: bool, as_json: bool) -> None:
+    """Which files a render would add, change or delete; exit 1 when there are changes."""
+    families = [f.strip() for f in only.split(",") if f.strip()] if only else None
+    try:
+        inv = pipeline.load(inventory)
+        plan = pipeline.plan(inv)
+        result = pipeline.render(inv, plan, families, site)
+    except InventoryError as exc:
+        fail(exc, as_json)
+    target = out_dir / inv.city.id
+    from camkit.render import compare, unified as unified_diff
+
+    changes, _ = compare(result, target)
+    lock_stale = pipeline.lock_is_stale(inv, plan)
+    if as_json:
+        out.print_json(json.dumps({"added": changes.added, "changed": changes.changed, "deleted": changes.deleted,
+                                   "unchanged": changes.unchanged, "lock_stale": lock_stale}))
+    else:
+        for p in changes.added:
+            out.print(f"[green]A[/] {p}", highlight=False)
+        for p in changes.changed:
+            out.print(f"[yellow]M[/] {p}", highlight=False)
+        for p in changes.deleted:
+            out.print(f"[red]D[/] {p}", highlight=False)
+        if lock_stale:
+            out.print("[yellow]M[/] ipplan.lock.yml (inventory)", highlight=False)
+        if unified:
+            sys.stdout.write(unified_diff(result, target, changes))
+        if not changes.any and not lock_stale:
+            out.print(f"no changes ({changes.unchanged} files up to date)")
+    sys.exit(1 if changes.any or lock_stale else 0)
+
+
+@main.command()
+def families() -> None:
+    """List the artifact families."""
+    from camkit.render import registry
+
+    for name, cls in registry().items():
+        out.print(f"[bold]{name}[/]: {cls.description}", highlight=False)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="write one <document>.schema.json per document")
+def schema(out_dir: Path | None) -> None:
+    """JSON Schema of every inventory document (for editors and CI)."""
+    from camkit.schema import schemas
+
+    docs = schemas()
+    if out_dir is None:
+        sys.stdout.write(json.dumps(docs, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        (out_dir / f"{name}.schema.json").write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    err.print(f"wrote {len(docs)} schemas to {out_dir}")
+
+
+@main.group()
+def access() -> None:
+    """The access model: who can see which camera."""
+
+
+inventory_opt = click.option("--inventory", "-i", type=click.Path(path_type=Path), default=DEFAULT_INVENTORY,
+                             show_default=True)
+
+
+@access.command("who-can-see")
+@click.argument("camera")
+@inventory_opt
+@click.option("--json", "as_json", is_flag=True)
+def who_can_see(camera: str, inventory: Path, as_json: bool) -> None:
+    """Every unit that may see CAMERA, with the rule that grants it."""
+    from camkit.access import AccessModel
+    from camkit.diagnostics import Diagnostic, Position, suggest
+
+    try:
+        inv = pipeline.load(inventory)
+        cam = inv.camera_index.get(camera)
+        if cam is None:
+            raise InventoryError([Diagnostic(Position(camera), f"'{camera}' is not a camera",
+                                             suggest(camera, inv.camera_index.keys()))])
+    except InventoryError as exc:
+        fail(exc, as_json)
+    grants = AccessModel(inv).who_can_see(cam)
+    if as_json:
+        out.print_json(json.dumps({"camera": camera, "grants": [g.__dict__ for g in grants]}, ensure_ascii=False))
+        return
+    table = Table(title=f"Who can see {camera} ({cam.purpose}, owner {cam.unit}, site {cam.site})")
+    for col in ("unit", "tier", "reason", "condition"):
+        table.add_column(col)
+    for g in grants:
+        table.add_row(g.unit, str(inv.sites[g.unit].tier), g.reason, g.condition)
+    out.print(table)
+
+
+@access.command("visible-to")
+@click.argument("unit")
+@inventory_opt
+@click.option("--json", "as_json", is_flag=True)
+def visible_to(unit: str, inventory: Path, as_json: bool) -> None:
+    """Every camera UNIT (a site id) may see, with the rule that grants it."""
+    from camkit.access import AccessModel
+    from camkit.diagnostics import Diagnostic, Position, suggest
+
+    try:
+        inv = pipeline.load(inventory)
+        if unit not in inv.sites:
+            raise InventoryError([Diagnostic(Position(unit), f"'{unit}' is not a unit (site id)",
+                                             suggest(unit, inv.sites.keys()))])
+    except InventoryError as exc:
+        fail(exc, as_json)
+    rows = AccessModel(inv).visible_to(unit)
+    if as_json:
+        out.print_json(json.dumps({"unit": unit, "cameras": [{"camera": c.id, "reason": g.reason,
+                                                               "condition": g.condition} for c, g in rows]},
+                                  ensure_ascii=False))
+        return
+    table = Table(title=f"Cameras visible to {unit}: {len(rows)}")
+    for col in ("camera", "site", "purpose", "reason", "condition"):
+        table.add_column(col)
+    for c, g in rows:
+        table.add_row(c.id, c.site, c.purpose, g.reason, g.condition)
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

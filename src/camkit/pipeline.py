@@ -1,0 +1,67 @@
+"""The data flow as library calls: load -> plan -> render -> write (used by the CLI, tasks and tests)."""
+
+from __future__ import annotations
+
+import gc
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from camkit import ipplan, loader, render as _render
+from camkit.ipplan import LOCK_NAME, Plan
+from camkit.loader import Inventory
+
+
+@contextmanager
+def batch_gc() -> Iterator[None]:
+    """Pause the cyclic GC while building the model: 60k camera objects otherwise trigger dozens of
+    full collections that find nothing (the model has no cycles); measured ~25% of validate time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def load(root: Path | str) -> Inventory:
+    with batch_gc():
+        return loader.load(root)
+
+
+def plan(inv: Inventory) -> Plan:
+    with batch_gc():
+        return ipplan.plan(inv, inv.positions)
+
+
+def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None,
+           site: str | None = None) -> _render.RenderResult:
+    return _render.render(inv, plan, families, site)
+
+
+def write(result: _render.RenderResult, out: Path) -> _render.Changes:
+    return _render.write(result, out)
+
+
+def lock_text(plan: Plan) -> str:
+    return ipplan.dump_lock(plan.lock)
+
+
+def lock_is_stale(inv: Inventory, plan: Plan) -> bool:
+    """Whether the lock on disk records something other than this plan (compared as data: fast)."""
+    path = inv.root / LOCK_NAME
+    return not path.exists() or inv.lock != plan.lock
+
+
+def write_lock(inv: Inventory, plan: Plan) -> bool:
+    """Record the plan's allocations; atomic; returns whether the file changed."""
+    path = inv.root / LOCK_NAME
+    text = lock_text(plan)
+    if path.exists() and path.read_text("utf-8") == text:
+        return False
+    tmp = path.with_name(f".{LOCK_NAME}.{os.getpid()}")
+    tmp.write_text(text, "utf-8")
+    tmp.replace(path)
+    return True
