@@ -160,12 +160,15 @@ def load(root: Path | str) -> Inventory:
     # profiles
     profiles: dict[str, Profile] = {}
     profile_docs: dict[str, Document] = {}
+    broken: set[str] = set()  # ids of documents already reported: no follow-up errors about them
     for path in sorted((root / "profiles").glob("*.yml")):
         doc = read(path)
         if doc is None:
             continue
         prof = validate_doc(Profile, doc.data, _doc_where(doc), out)
         if prof is None:
+            if isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
+                broken.add("profile:" + doc.data["id"])
             continue
         if prof.id in profiles:
             out.add(doc.position(("id",)), f"duplicate profile id '{prof.id}'",
@@ -187,8 +190,16 @@ def load(root: Path | str) -> Inventory:
         if not isinstance(doc.data, dict):
             out.add(doc.position(()), "a site file must be a mapping of keys", "see `camkit schema`")
             continue
+        raw_id = doc.data.get("id")
+        profile_ref = doc.data.get("profile") or doc.data.get("kind")
+        if isinstance(profile_ref, str) and "profile:" + profile_ref in broken:
+            if isinstance(raw_id, str):
+                broken.add(raw_id)
+            continue  # its profile is already reported
         site = _merge_site(doc, profiles, profile_docs, out)
         if site is None:
+            if isinstance(raw_id, str):
+                broken.add(raw_id)
             continue
         if site.id in sites:
             out.add(doc.position(("id",)), f"duplicate site id '{site.id}'", f"also defined in {site_docs[site.id].file}")
@@ -202,6 +213,8 @@ def load(root: Path | str) -> Inventory:
     for path in sorted((root / "cameras").rglob("*.csv")):
         site_id = path.stem
         fname = name(path)
+        if site_id in broken:
+            continue
         if site_id not in sites:
             out.add(Position(fname), f"camera file for unknown site '{site_id}'",
                     "name the file <site id>.csv; " + suggest(site_id, sites.keys()))
@@ -216,7 +229,7 @@ def load(root: Path | str) -> Inventory:
         out.extend(exc.diagnostics)
 
     if city is not None and city_doc is not None:
-        _cross_checks(city, city_doc, sites, site_docs, cameras, camera_lines, out)
+        _cross_checks(city, city_doc, sites, site_docs, cameras, camera_lines, out, broken)
     out.raise_if_any()
     assert city is not None
     ordered_sites = dict(sorted(sites.items(), key=lambda kv: (kv[1].tier, kv[0])))
@@ -294,7 +307,7 @@ def _load_cameras(path: Path, fname: str, site_id: str, cameras: list[Camera],
 
 
 def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: dict[str, Document], cameras: list[Camera],
-                  camera_lines: dict[str, Position], out: Collector) -> None:
+                  camera_lines: dict[str, Position], out: Collector, broken: set[str]) -> None:
     area = city.area
     hostnames: dict[str, str] = {}
     for site in sites.values():
@@ -304,6 +317,8 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                 out.add(doc.position(("parent",)), f"tier-1 site '{site.id}' must not have a parent", "remove 'parent'")
         elif not site.parent:
             out.add(doc.position(("kind",)), f"tier-{site.tier} site '{site.id}' needs a parent", "add 'parent: <site id>'")
+        elif site.parent in broken:
+            pass
         elif site.parent not in sites:
             want = 2 if site.tier == 3 else 1
             known = [s.id for s in sites.values() if s.tier == want]
@@ -323,6 +338,8 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                     f"location {site.location.lat}, {site.location.lon} is outside the city area",
                     f"lat {area.min_lat}..{area.max_lat}, lon {area.min_lon}..{area.max_lon} (city.yml area)")
         for i, share in enumerate(site.shares):
+            if share.to in broken:
+                continue
             if share.to not in sites:
                 out.add(doc.position(("shares", i, "to")), f"share target '{share.to}' is not a site",
                         suggest(share.to, sites.keys()))
@@ -356,7 +373,7 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
             continue
         candidates = [site.id]
         if city.services.radius_placement == "tier2":
-            candidates += _ancestors(site.id, sites)
+            candidates += [a for a in _ancestors(site.id, sites) if sites[a].tier == 2]
         if not radius_sites.intersection(candidates):
             out.add(docs[site.id].position(("switches",), key=True),
                     f"site '{site.id}' has access switches but no RADIUS server serves it",
@@ -380,7 +397,7 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
         if not area.contains(cam.lat, cam.lon):
             out.add(pos, f"camera '{cam.id}': coordinates {cam.lat}, {cam.lon} are outside the city area",
                     f"lat {area.min_lat}..{area.max_lat}, lon {area.min_lon}..{area.max_lon}; check for swapped lat/lon")
-        if cam.owner is not None and cam.owner not in sites:
+        if cam.owner is not None and cam.owner not in sites and cam.owner not in broken:
             out.add(pos, f"camera '{cam.id}': owner '{cam.owner}' is not a unit (site id)", suggest(cam.owner, sites.keys()))
         if cam.dot1x == Dot1xMode.mab.value and not city.security.allow_mab:
             out.add(pos, f"camera '{cam.id}': MAB is disabled by city.yml security.allow_mab", "use eap-tls")

@@ -1,0 +1,232 @@
+"""Model and cross-document validation: each rule, with the exact message a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from camkit.diagnostics import InventoryError
+from camkit.ipplan import plan
+from camkit.loader import load
+from camkit.model import normalize_mac
+
+from conftest import append_row, camera, edit
+
+
+def problems(root: Path, with_plan: bool = False) -> list[str]:
+    with pytest.raises(InventoryError) as exc:
+        inv = load(root)
+        if with_plan:
+            plan(inv, inv.positions)
+    return [str(d) for d in exc.value.diagnostics]
+
+
+def has(errs: list[str], *fragments: str) -> bool:
+    return any(all(f in e for f in fragments) for e in errs)
+
+
+def test_example_inventory_is_valid() -> None:
+    from conftest import EXAMPLE
+
+    inv = load(EXAMPLE)
+    assert len(inv.sites) == 8 and len(inv.cameras) == 40
+    kinds = {s.kind.value for s in inv.sites.values()}
+    assert kinds == {"city_ioc", "police_command", "district_oc", "department_oc", "ward", "private_system"}
+    cams = inv.cameras
+    assert {c.type for c in cams} == {"ptz", "fixed"}
+    assert {c.purpose for c in cams} == {"security", "traffic", "defense", "environment", "urban_order"}
+    assert {c.status for c in cams} == {"active", "broken", "planned"}
+    assert {c.dot1x for c in cams} == {"eap-tls", "mab", None}
+
+
+def test_parent_must_exist_and_lists_known_sites(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-bac.yml", "parent: hoan-kiem", "parent: d9")
+    errs = problems(inventory)
+    assert has(errs, "hang-bac.yml:4:9: parent 'd9' is not a site; known tier-2 sites: hoan-kiem, so-gtvt")
+
+
+def test_parent_must_have_lower_tier(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-bac.yml", "parent: hoan-kiem", "parent: trang-tien")
+    assert has(problems(inventory), "hang-bac.yml:4:9: parent 'trang-tien' is tier 3; a tier-3 ward needs a parent")
+
+
+def test_unknown_key_points_at_the_key(inventory: Path) -> None:
+    edit(inventory / "sites" / "so-gtvt.yml", "sectors:", "sector_list: [traffic]\nsectors:")
+    assert has(problems(inventory), "so-gtvt.yml:7:1: unknown key 'sector_list'", "camkit schema")
+
+
+def test_unknown_key_inside_a_profile_points_at_the_profile(inventory: Path) -> None:
+    edit(inventory / "profiles" / "ward.yml", "operators: 2", "operators: 2\nopertors: 3")
+    errs = problems(inventory)
+    assert has(errs, "profiles/ward.yml:5:1: unknown key 'opertors'")
+    assert len(errs) == 1, errs  # the wards that use the profile are not reported again
+
+
+def test_enum_value_lists_what_is_allowed(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-bac.yml", "kind: ward", "kind: commune")
+    assert has(problems(inventory), "hang-bac.yml:3:7: kind: Input should be 'city_ioc', 'police_command'",
+               "(got 'commune')")
+
+
+def test_tier_must_match_kind(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-bac.yml", "kind: ward", "kind: ward\ntier: 2")
+    assert has(problems(inventory), "hang-bac.yml:1:1: kind 'ward' is tier 3, not 2")
+
+
+def test_unknown_profile(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-bac.yml", "kind: ward", "kind: ward\nprofile: wards")
+    assert has(problems(inventory), "hang-bac.yml:4:10: profile 'wards' is not defined; did you mean 'ward'?")
+
+
+def test_duplicate_site_id(inventory: Path) -> None:
+    (inventory / "sites" / "copy.yml").write_text((inventory / "sites" / "hang-bac.yml").read_text("utf-8"), "utf-8")
+    assert has(problems(inventory), "duplicate site id 'hang-bac'", "also defined in")
+
+
+def test_site_outside_city_area(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-bac.yml", "lat: 21.0345", "lat: 10.78")
+    assert has(problems(inventory), "hang-bac.yml:6:11: location 10.78, 105.8535 is outside the city area")
+
+
+def test_camera_outside_area_suggests_swapped_coordinates(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(lat="105.85", lon="21.03"))
+    errs = problems(inventory)
+    assert has(errs, "hang-bac.csv:7:", "latitude") or has(errs, "hang-bac.csv:7:", "lat: Input should be less than")
+
+
+def test_camera_coordinates_outside_area(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(lat="20.1"))
+    assert has(problems(inventory), "hang-bac.csv:7:1: camera 'new-c01': coordinates 20.1, 105.85 are outside the city area",
+               "swapped lat/lon")
+
+
+def test_duplicate_camera_id_across_files(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(id="ht-c01"))
+    assert has(problems(inventory), "hang-trong.csv:2:1: duplicate camera id 'ht-c01'", "first used at")
+
+
+def test_duplicate_mac_in_another_spelling(inventory: Path) -> None:
+    # ht-c01 has 02:ca:05:00:00:13; the same MAC in Cisco dotted notation
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(mac="02CA.0500.0013"))
+    errs = problems(inventory)
+    assert has(errs, "MAC 02:ca:05:00:00:13 is already used", "first used at")
+    assert len(errs) == 1, errs
+
+
+def test_switch_port_double_booked(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(port="1"))
+    assert has(problems(inventory), "hang-bac.csv:", "port 1 of switch 'sw1' is already taken", "by the camera at")
+
+
+def test_port_beyond_switch_and_uplink_port(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(port="30"))
+    assert has(problems(inventory), "camera 'new-c01': port 30 does not exist on 'sw1' (24 ports)")
+    csv = inventory / "cameras" / "hang-bac.csv"
+    csv.write_text(csv.read_text("utf-8").replace(",sw1,30,", ",sw1,24,"), "utf-8")
+    assert has(problems(inventory), "camera 'new-c01': port 24 of 'sw1' is an uplink port")
+
+
+def test_unknown_switch(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(switch="sw2"))
+    assert has(problems(inventory), "camera 'new-c01': switch 'sw2' is not a switch of site 'hang-bac'; did you mean 'sw1'?")
+
+
+def test_wired_camera_needs_dot1x_and_port(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(dot1x=""))
+    assert has(problems(inventory), "camera 'new-c01': a wired camera needs dot1x 'eap-tls' or 'mab'")
+    csv = inventory / "cameras" / "hang-bac.csv"
+    csv.write_text(csv.read_text("utf-8").replace("new-c01", "new-c02").replace(",sw1,20,", ",,,"), "utf-8")
+    assert has(problems(inventory), "camera 'new-c02': a 'leased_line' camera needs 'switch' and 'port'")
+
+
+def test_stream_url_must_not_carry_credentials(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(stream_url="rtsp://admin:12345@10.0.0.9/ch1"))
+    assert has(problems(inventory), "stream_url must not carry credentials")
+
+
+def test_unknown_camera_owner(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(owner="polce"))
+    assert has(problems(inventory), "owner 'polce' is not a unit (site id); did you mean 'police'?")
+
+
+def test_camera_file_for_unknown_site(inventory: Path) -> None:
+    (inventory / "cameras" / "hang-bak.csv").write_text((inventory / "cameras" / "hang-bac.csv").read_text("utf-8"))
+    assert has(problems(inventory), "hang-bak.csv: camera file for unknown site 'hang-bak'", "'hang-bac'")
+
+
+def test_ptz_tracking_needs_a_ptz_camera(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-bac.csv", camera(analytics="motion;ptz_tracking"))
+    assert has(problems(inventory), "'ptz_tracking' needs a ptz camera")
+
+
+def test_services_must_name_real_servers(inventory: Path) -> None:
+    edit(inventory / "city.yml", "syslog: {servers: [ioc-infra1]}", "syslog: {servers: [ioc-infra9]}")
+    assert has(problems(inventory), "city.yml:32:22: services.syslog: server 'ioc-infra9' is not defined in any site",
+               "ioc-infra1")
+
+
+def test_switches_need_a_radius_server(inventory: Path) -> None:
+    edit(inventory / "profiles" / "district_oc.yml", "  - {name: radius1, roles: [radius]}\n", "")
+    errs = problems(inventory)
+    for ward in ("hang-bac", "hang-trong", "trang-tien", "hoan-kiem"):
+        assert has(errs, f"site '{ward}' has access switches but no RADIUS server serves it")
+
+
+def test_tier2_retention_minimum_from_master_plan(inventory: Path) -> None:
+    edit(inventory / "city.yml", "tier2: {retention_days: 30", "tier2: {retention_days: 14")
+    assert has(problems(inventory), "tier2.retention_days must be at least 30", "VII.2.2.4")
+
+
+def test_share_target_must_exist(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-trong.yml", "to: so-gtvt", "to: so-gtv")
+    assert has(problems(inventory), "hang-trong.yml:10:10: share target 'so-gtv' is not a site; did you mean 'so-gtvt'?")
+
+
+def test_pinned_subnet_overlapping_kubernetes_pods(inventory: Path) -> None:
+    edit(inventory / "sites" / "hoan-kiem.yml", "10.20.0.0/24", "10.42.7.0/24")
+    assert has(problems(inventory, with_plan=True), "hoan-kiem.yml:10:21: pinned subnet 10.42.7.0/24 of site "
+               "'hoan-kiem' overlaps the Kubernetes pod range 10.42.0.0/16")
+
+
+def test_pinned_subnet_outside_space_and_with_host_bits(inventory: Path) -> None:
+    edit(inventory / "sites" / "hoan-kiem.yml", "10.20.0.0/24", "192.168.1.0/24")
+    assert has(problems(inventory, with_plan=True), "pinned subnet 192.168.1.0/24 of site 'hoan-kiem' is outside "
+               "address_space 10.0.0.0/10")
+    edit(inventory / "sites" / "hoan-kiem.yml", "192.168.1.0/24", "10.20.0.5/24")
+    assert has(problems(inventory, with_plan=True), "has host bits set; did you mean 10.20.0.0/24?")
+
+
+def test_pinned_subnets_must_not_overlap_each_other(inventory: Path) -> None:
+    edit(inventory / "sites" / "hang-bac.yml", "switches:", "networks:\n  cameras: {subnet: 10.20.0.128/25}\nswitches:")
+    assert has(problems(inventory, with_plan=True), "pinned subnet 10.20.0.128/25 of site 'hang-bac' overlaps "
+               "10.20.0.0/24 pinned by site 'hoan-kiem'")
+
+
+def test_pinned_subnet_too_small_for_its_cameras(inventory: Path) -> None:
+    edit(inventory / "sites" / "hoan-kiem.yml", "10.20.0.0/24", "10.20.0.0/29")
+    errs = problems(inventory, with_plan=True)
+    assert has(errs, "pinned cameras subnet 10.20.0.0/29 of 'hoan-kiem' holds 3 hosts, 5 are needed")
+
+
+def test_camera_ip_outside_its_subnet(inventory: Path) -> None:
+    edit(inventory / "cameras" / "hoan-kiem.csv", ",10.20.0.13\n", ",10.21.0.13\n")
+    assert has(problems(inventory, with_plan=True), "hoan-kiem.csv:4:1: camera 'hk-c03': ip 10.21.0.13 is not a host "
+               "address of the camera subnet 10.20.0.0/24")
+
+
+@pytest.mark.parametrize("raw, canonical", [
+    ("AA:BB:CC:DD:EE:FE", "aa:bb:cc:dd:ee:fe"),
+    ("aa-bb-cc-dd-ee-fe", "aa:bb:cc:dd:ee:fe"),
+    ("aabb.ccdd.eefe", "aa:bb:cc:dd:ee:fe"),
+    ("aabbccddeefe", "aa:bb:cc:dd:ee:fe"),
+])
+def test_mac_normalisation(raw: str, canonical: str) -> None:
+    assert normalize_mac(raw) == canonical
+
+
+@pytest.mark.parametrize("bad, why", [("01:00:5e:00:00:01", "multicast"), ("aa:bb:cc", "not a MAC"),
+                                       ("gg:bb:cc:dd:ee:ff", "not a MAC")])
+def test_bad_macs(bad: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        normalize_mac(bad)
