@@ -186,6 +186,7 @@ def load(root: Path | str) -> Inventory:
     for path in site_paths:
         doc = read(path)
         if doc is None:
+            broken.add(path.stem)  # unreadable: its id is unknown, the file name is the usual one
             continue
         if not isinstance(doc.data, dict):
             out.add(doc.position(()), "a site file must be a mapping of keys", "see `camkit schema`")
