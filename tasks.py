@@ -1,0 +1,92 @@
+"""Developer tasks (invoke). Thin wrappers: the logic lives in the camkit package.
+
+    invoke setup            create .venv and install camkit with its test dependencies
+    invoke validate         camkit validate on an inventory
+    invoke render           camkit render on an inventory
+    invoke test             the whole test suite (what .ci/run runs)
+    invoke goldens [--update]
+    invoke bench            validate and render of inventories/hanoi, median of several runs
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from invoke import Context, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+
+
+def _python() -> str:
+    return str(PY) if PY.exists() else sys.executable
+
+
+@task
+def setup(c: Context) -> None:
+    """Create .venv and install camkit with its pinned test dependencies."""
+    if not PY.exists():
+        c.run(f"{sys.executable} -m venv {VENV}")
+    c.run(f"{PY} -m pip install -q --upgrade pip")
+    c.run(f"{PY} -m pip install -q -e '{ROOT}[test]'")
+
+
+@task(help={"inventory": "inventory folder", "locked": "fail when ipplan.lock.yml is stale"})
+def validate(c: Context, inventory: str = "inventories/example", locked: bool = False) -> None:
+    """Validate an inventory (writes nothing)."""
+    c.run(f"{_python()} -m camkit.cli validate {inventory}" + (" --locked" if locked else ""), pty=False)
+
+
+@task(help={"inventory": "inventory folder", "only": "comma-separated families", "site": "one site"})
+def render(c: Context, inventory: str = "inventories/example", only: str = "", site: str = "") -> None:
+    """Render an inventory into build/<city>/."""
+    args = [f"--only {only}"] if only else []
+    args += [f"--site {site}"] if site else []
+    c.run(f"{_python()} -m camkit.cli render {inventory} " + " ".join(args))
+
+
+@task(help={"k": "pytest -k expression", "fast": "skip the city-scale (slow) tests"})
+def test(c: Context, k: str = "", fast: bool = False) -> None:
+    """Run the test suite."""
+    args = ["-q"]
+    if k:
+        args.append(f"-k '{k}'")
+    if fast:
+        args.append("-m 'not slow'")
+    c.run(f"{_python()} -m pytest {' '.join(args)}", pty=False)
+
+
+@task(help={"update": "rewrite tests/goldens/ from the current renderers"})
+def goldens(c: Context, update: bool = False) -> None:
+    """Check (or with --update refresh) the golden files of the example inventory."""
+    from camkit.goldens import compare, render_tree
+    from camkit.goldens import update as write_goldens
+
+    tree = render_tree(ROOT / "inventories" / "example")
+    golden = ROOT / "tests" / "goldens" / "example"
+    if update:
+        n = write_goldens(tree, golden)
+        print(f"wrote {n} golden files to {golden.relative_to(ROOT)}; review with `git diff tests/goldens`")
+        return
+    problems = compare(tree, golden)
+    for p in problems:
+        print(p)
+    if problems:
+        raise Exit(f"{len(problems)} golden file(s) differ: `invoke goldens --update` if intended", code=1)
+    print(f"{len(tree)} golden files match")
+
+
+@task(help={"inventory": "inventory folder", "runs": "runs per step (median reported)"})
+def bench(c: Context, inventory: str = "inventories/hanoi", runs: int = 5) -> None:
+    """Wall time and peak RSS of validate and render (fresh process per run), median of several runs."""
+    from camkit.bench import TARGETS, report, run
+
+    if runs < 1:
+        raise Exit("--runs must be at least 1", code=2)
+    results = run(ROOT / inventory, runs)
+    report(Path(inventory), results)
+    failed = [m.step for m in results if m.median_s > TARGETS[m.step][0] or m.max_mib > TARGETS[m.step][1]]
+    if failed:
+        raise Exit(f"over target: {', '.join(failed)}", code=1)
