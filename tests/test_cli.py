@@ -96,3 +96,11 @@ def test_schema_is_valid_json_schema_and_accepts_the_example(cli, tmp_path: Path
         assert "colour" in exc.message
     else:
         raise AssertionError("unknown key accepted by the schema")
+
+
+def test_committed_schema_files_are_current() -> None:
+    from conftest import ROOT
+
+    committed = {p.name: json.loads(p.read_text("utf-8")) for p in (ROOT / "inventories" / "schema").iterdir()}
+    assert committed == {f"{k}.schema.json": v for k, v in schemas().items()}, \
+        "run `camkit schema --out inventories/schema`"

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from camkit import pipeline
@@ -26,16 +26,33 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 DEFAULT_INVENTORY = os.environ.get("CAMKIT_INVENTORY", "inventories/example")
 
 
+class Stages:
+    """Progress on stderr: a bar while files are read, a spinner per later stage (hidden off a terminal)."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+        self.task = progress.add_task("starting", total=None) if progress else None
+
+    def __call__(self, text: str) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.reset(self.task, total=None, description=text)
+
+    def files(self, stage: str, done: int, total: int) -> None:
+        if self.progress is not None and self.task is not None:
+            if not total:
+                self(stage)
+            else:
+                self.progress.update(self.task, description=stage, total=total, completed=done)
+
+
 @contextmanager
-def stages(enabled: bool = True) -> Iterator[Any]:
-    """A progress display on stderr (transient; hidden when not a terminal)."""
+def stages(enabled: bool = True) -> Iterator[Stages]:
     if not enabled or not err.is_terminal:
-        yield lambda text: None
+        yield Stages(None)
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as progress:
-        task = progress.add_task("starting", total=None)
-        yield lambda text: progress.update(task, description=text)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        yield Stages(progress)
 
 
 def fail(exc: InventoryError, as_json: bool) -> None:
@@ -67,7 +84,7 @@ def validate(inventory: Path, as_json: bool, locked: bool) -> None:
     try:
         with stages() as stage:
             stage("loading inventory")
-            inv = pipeline.load(inventory)
+            inv = pipeline.load(inventory, stage.files)
             stage("planning addresses")
             plan = pipeline.plan(inv)
         stale = pipeline.lock_is_stale(inv, plan)
@@ -98,7 +115,7 @@ def plan_cmd(inventory: Path, as_json: bool, write_lock: bool, site: str | None)
     try:
         with stages() as stage:
             stage("loading inventory")
-            inv = pipeline.load(inventory)
+            inv = pipeline.load(inventory, stage.files)
             stage("planning addresses")
             plan = pipeline.plan(inv)
     except InventoryError as exc:
@@ -161,7 +178,7 @@ def render_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | Non
     try:
         with stages() as stage:
             stage("loading inventory")
-            inv = pipeline.load(inventory)
+            inv = pipeline.load(inventory, stage.files)
             stage("planning addresses")
             plan = pipeline.plan(inv)
             stage("rendering")

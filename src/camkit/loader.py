@@ -130,8 +130,10 @@ def _doc_where(doc: Document) -> Callable[[tuple[Any, ...], bool], Position]:
     return where
 
 
-def load(root: Path | str) -> Inventory:
-    """Load and validate an inventory folder; raise InventoryError listing every problem."""
+def load(root: Path | str, progress: Callable[[str, int, int], None] | None = None) -> Inventory:
+    """Load and validate an inventory folder; raise InventoryError listing every problem.
+
+    `progress(stage, done, total)` is called as files are read (the CLI draws a bar with it)."""
     root = Path(root)
     out = Collector(root)
     if not root.is_dir():
@@ -183,7 +185,9 @@ def load(root: Path | str) -> Inventory:
     site_paths = sorted((root / "sites").rglob("*.yml"))
     if not site_paths:
         out.add(Position(name(root / "sites")), "no site files found", "add sites/<id>.yml files")
-    for path in site_paths:
+    for n, path in enumerate(site_paths):
+        if progress is not None:
+            progress("reading sites", n, len(site_paths))
         doc = read(path)
         if doc is None:
             broken.add(path.stem)  # unreadable: its id is unknown, the file name is the usual one
@@ -211,7 +215,10 @@ def load(root: Path | str) -> Inventory:
     # cameras
     cameras: list[Camera] = []
     camera_lines: dict[str, Position] = {}
-    for path in sorted((root / "cameras").rglob("*.csv")):
+    camera_paths = sorted((root / "cameras").rglob("*.csv"))
+    for n, path in enumerate(camera_paths):
+        if progress is not None:
+            progress("reading camera registries", n, len(camera_paths))
         site_id = path.stem
         fname = name(path)
         if site_id in broken:
@@ -229,6 +236,8 @@ def load(root: Path | str) -> Inventory:
     except InventoryError as exc:
         out.extend(exc.diagnostics)
 
+    if progress is not None:
+        progress("checking across documents", 0, 0)
     if city is not None and city_doc is not None:
         _cross_checks(city, city_doc, sites, site_docs, cameras, camera_lines, out, broken)
     out.raise_if_any()

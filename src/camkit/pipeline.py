@@ -6,7 +6,7 @@ import gc
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from camkit import ipplan, loader, render as _render
 from camkit.ipplan import LOCK_NAME, Plan
@@ -26,9 +26,9 @@ def batch_gc() -> Iterator[None]:
             gc.enable()
 
 
-def load(root: Path | str) -> Inventory:
+def load(root: Path | str, progress: Callable[[str, int, int], None] | None = None) -> Inventory:
     with batch_gc():
-        return loader.load(root)
+        return loader.load(root, progress)
 
 
 def plan(inv: Inventory) -> Plan:

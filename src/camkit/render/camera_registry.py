@@ -32,9 +32,17 @@ class RegistryRenderer(Renderer):
             return json.dumps({"type": "Feature", "id": c.id, "geometry": geometry,
                                "properties": {k: props[k] for k in PROPERTIES}}, ensure_ascii=False)
 
+        cache: dict[str, str] = {}
+
+        def cached(c: Camera) -> str:
+            text = cache.get(c.id)
+            if text is None:
+                text = cache[c.id] = feature(c)
+            return text
+
         def collection(cams: Iterable[Camera], name: str) -> bytes:
             # one feature per line keeps diffs of the registry readable
-            body = ",\n".join(feature(c) for c in cams)
+            body = ",\n".join(cached(c) for c in cams)
             head = json.dumps({"type": "FeatureCollection", "name": name}, ensure_ascii=False)[:-1]
             return (head + ', "features": [\n' + body + "\n]}\n").encode("utf-8")
 
