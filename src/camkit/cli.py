@@ -31,18 +31,27 @@ class Stages:
 
     def __init__(self, progress: Progress | None):
         self.progress = progress
-        self.task = progress.add_task("starting", total=None) if progress else None
+        self.task: Any = None
+        self.stage = ""
+
+    def _switch(self, text: str, total: int | None) -> None:
+        assert self.progress is not None
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(text, total=total)
+        self.stage = text
 
     def __call__(self, text: str) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.reset(self.task, total=None, description=text)
+        if self.progress is not None:
+            self._switch(text, None)
 
     def files(self, stage: str, done: int, total: int) -> None:
-        if self.progress is not None and self.task is not None:
-            if not total:
-                self(stage)
-            else:
-                self.progress.update(self.task, description=stage, total=total, completed=done)
+        if self.progress is None:
+            return
+        if stage != self.stage:
+            self._switch(stage, total or None)
+        if total:
+            self.progress.update(self.task, completed=done)
 
 
 @contextmanager
