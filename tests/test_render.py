@@ -23,13 +23,13 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def test_registry_lists_the_families() -> None:
-    assert list(registry()) == ["ipplan", "ansible-inventory", "registry"]
+    assert list(registry()) == ["ipplan", "ansible-inventory", "registry", "firewall", "nftables"]
 
 
 def test_unknown_family_is_an_error() -> None:
     inv = pipeline.load(EXAMPLE)
-    with pytest.raises(InventoryError, match="unknown artifact family 'firewall'; known families: ipplan, "):
-        pipeline.render(inv, pipeline.plan(inv), ["firewall"])
+    with pytest.raises(InventoryError, match="unknown artifact family 'firewal'; known families: ipplan, "):
+        pipeline.render(inv, pipeline.plan(inv), ["firewal"])
 
 
 def test_render_is_byte_identical_on_rerun(tmp_path: Path) -> None:

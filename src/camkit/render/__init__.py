@@ -15,11 +15,13 @@ import os
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Iterable
 
 from camkit.access import AccessModel
 from camkit.diagnostics import Diagnostic, InventoryError, Position
+from camkit.flows import FlowMatrix
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
 
@@ -35,12 +37,17 @@ class Artifact:
     mode: int = 0o644
 
 
-@dataclass(frozen=True)
+@dataclass
 class RenderContext:
     inv: Inventory
     plan: Plan
     access: AccessModel
     site: str | None = None  # render only this site's scope
+
+    @cached_property
+    def flows(self) -> FlowMatrix:
+        """The flow matrix, computed once per render for every family that needs it."""
+        return FlowMatrix(self.inv, self.plan, self.access)
 
     def sites(self) -> list[str]:
         return [self.site] if self.site else list(self.inv.sites)
@@ -64,10 +71,13 @@ class Renderer(ABC):
 def registry() -> dict[str, type[Renderer]]:
     """The one table of artifact families. Later families register here and nowhere else."""
     from camkit.render.ansible_inventory import AnsibleInventoryRenderer
-    from camkit.render.ipplan import IpPlanRenderer
     from camkit.render.camera_registry import RegistryRenderer
+    from camkit.render.firewall import FirewallMatrixRenderer
+    from camkit.render.ipplan import IpPlanRenderer
+    from camkit.render.nftables import NftablesRenderer
 
-    table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer]
+    table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
+                                   FirewallMatrixRenderer, NftablesRenderer]
     return {r.family: r for r in table}
 
 

@@ -1,0 +1,276 @@
+"""The flow matrix: every permitted network flow, derived from the model, the plan and the access model.
+
+Nothing else may pass: the nftables, switch and Kubernetes policies are renderings of this list.
+Each flow says why it exists (the master plan section or the component that needs it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from camkit.access import AccessModel
+from camkit.ipplan import Plan
+from camkit.loader import Inventory
+from camkit.model import NetworkRole, ServerRole, Site, SiteKind
+
+# Ports, each with the component that listens (referenced by flows; one place to change them).
+RTSP = ("tcp", "554")  # camera RTSP
+RTSPS_CAMERA = ("tcp", "322")  # camera RTSP over TLS (ONVIF Streaming spec default)
+ONVIF_HTTPS = ("tcp", "443")  # camera ONVIF / web over HTTPS only (hardened profile)
+VMS_RTSPS = ("tcp", "8322")  # MediaMTX RTSPS: relay between tiers and playback for operators
+INGRESS_HTTPS = ("tcp", "443")  # Kubernetes ingress: VMS, IVA UI and APIs
+NTP = ("udp", "123")
+SYSLOG = ("udp", "514")
+SYSLOG_TLS = ("tcp", "6514")
+DNS_UDP = ("udp", "53")
+DNS_TCP = ("tcp", "53")
+RADIUS = ("udp", "1812-1813")
+SSH = ("tcp", "22")
+K8S_API = ("tcp", "6443")
+S3_HTTPS = ("tcp", "443")  # Rook-Ceph RGW object store
+WIREGUARD = ("udp", "51820")
+ICMP_ECHO = ("icmp", "echo-request")
+# RKE2 node-to-node (docs.rke2.io "Inbound network rules"): supervisor, etcd, kubelet, canal VXLAN, health
+RKE2_TCP = ("tcp", "6443,9345,10250,2379-2381")
+RKE2_UDP = ("udp", "8472")
+CEPH = ("tcp", "3300,6789,6800-7300")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A named address group: a subnet of a site, or some of its hosts."""
+
+    site: str
+    group: str  # cameras, operators, management, recorders, radius, storage-nodes, servers, ...
+    addresses: tuple[str, ...]  # CIDRs or host addresses
+
+    @property
+    def name(self) -> str:
+        return f"{self.site}:{self.group}"
+
+    @property
+    def set_name(self) -> str:
+        return f"{self.site}_{self.group}".replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Flow:
+    id: str
+    src: Endpoint
+    dst: Endpoint
+    proto: str  # tcp, udp, icmp
+    ports: str  # "554", "1812-1813", "6443,9345", or an ICMP type
+    reason: str
+    ref: str  # master plan section or component
+    l2_local: bool = False  # stays inside one subnet: no gateway sees it
+
+    def row(self) -> list[str]:
+        return [self.id, self.src.name, ";".join(self.src.addresses), self.dst.name, ";".join(self.dst.addresses),
+                self.proto, self.ports, self.reason, self.ref]
+
+
+HEADER = ["id", "source", "source_addresses", "destination", "destination_addresses", "proto", "ports",
+          "reason", "ref"]
+
+
+class FlowMatrix:
+    """Computes the flows once; renderers (matrix, nftables, ...) read it."""
+
+    def __init__(self, inv: Inventory, plan: Plan, access: AccessModel):
+        self.inv, self.plan, self.access = inv, plan, access
+
+    # --- address groups ---------------------------------------------------------------------------
+
+    def subnet(self, sid: str, role: NetworkRole) -> Endpoint | None:
+        sub = self.plan.subnets.get((sid, role))
+        return Endpoint(sid, role.value, (str(sub.cidr),)) if sub else None
+
+    def hosts(self, sid: str, group: str, roles: set[ServerRole], net: NetworkRole = NetworkRole.servers) -> Endpoint | None:
+        site = self.inv.sites[sid]
+        addrs = []
+        for server in site.servers:
+            if roles.intersection(server.roles):
+                a = self.plan.assignments.get((net, site.hostname(server.name)))
+                if a:
+                    addrs.append(a.ip)
+        return Endpoint(sid, group, tuple(addrs)) if addrs else None
+
+    def recorders(self, sid: str) -> Endpoint | None:
+        """The site's Kubernetes workers: VMS (MediaMTX), IVA and monitoring pods run there (SNAT to node)."""
+        return self.hosts(sid, "recorders", {ServerRole.k8s_worker})
+
+    def switches(self, sid: str) -> Endpoint | None:
+        site = self.inv.sites[sid]
+        addrs = [a.ip for sw in site.switches
+                 if (a := self.plan.assignments.get((NetworkRole.management, site.hostname(sw.id))))]
+        return Endpoint(sid, "switches", tuple(addrs)) if addrs else None
+
+    def radius_site(self, sid: str) -> str | None:
+        site = self.inv.sites[sid]
+        if any(ServerRole.radius in s.roles for s in site.servers):
+            return sid
+        if self.inv.city.services.radius_placement == "tier2":
+            t2 = self.inv.tier2_of(sid)
+            if t2 and any(ServerRole.radius in s.roles for s in self.inv.sites[t2].servers):
+                return t2
+        return None
+
+    def service(self, name: str) -> Endpoint | None:
+        ref = getattr(self.inv.city.services, name)
+        addrs, site = [], ""
+        for host in ref.servers:
+            sid, _ = self.inv.hosts[host]
+            site = site or sid
+            a = self.plan.assignments.get((NetworkRole.servers, host))
+            if a:
+                addrs.append(a.ip)
+        return Endpoint(site, name, tuple(addrs)) if addrs else None
+
+    # --- the flows --------------------------------------------------------------------------------
+
+    @cached_property
+    def flows(self) -> list[Flow]:
+        out: list[Flow] = []
+        ids: set[str] = set()
+        private_only = False
+
+        def add(src: Endpoint | None, dst: Endpoint | None, port: tuple[str, str], reason: str, ref: str,
+                l2_local: bool = False) -> None:
+            if src is None or dst is None or not src.addresses or not dst.addresses:
+                return
+            if private_only and not (src.site == dst.site or reason.startswith("private system publishes")):
+                return  # private systems reach nothing but their parent's recorder (VII.2.2.5)
+            # content-derived ids: adding a site never renumbers the flows of another
+            key = f"{src.name}|{dst.name}|{port[0]}|{port[1]}"
+            fid = "F" + hashlib.sha256(key.encode()).hexdigest()[:8]
+            if fid in ids:
+                return
+            ids.add(fid)
+            out.append(Flow(fid, src, dst, port[0], port[1], reason, ref, l2_local))
+
+        inv = self.inv
+        ntp, dns, syslog = self.service("ntp"), self.service("dns"), self.service("syslog")
+        iocs = [s.id for s in inv.sites.values() if s.kind is SiteKind.city_ioc]
+        for sid, site in inv.sites.items():
+            private_only = site.kind is SiteKind.private_system
+            cams = self.subnet(sid, NetworkRole.cameras)
+            rec = self.recorders(sid)
+            mgmt = self.subnet(sid, NetworkRole.management)
+            ops = self.subnet(sid, NetworkRole.operators)
+            servers = self.hosts(sid, "servers", set(ServerRole))
+            # cameras: recorded, managed, monitored; they reach only time and log servers
+            add(rec, cams, RTSP, "VMS pulls camera streams (RTSP)", "VII.2.2.3.1 VMS recording")
+            add(rec, cams, RTSPS_CAMERA, "VMS pulls camera streams (RTSPS where supported)", "VII.2.2.6 encryption")
+            add(rec, cams, ONVIF_HTTPS, "VMS uses ONVIF over HTTPS (PTZ, events)", "VII.2.2.3.1 ONVIF, PTZ")
+            add(mgmt, cams, ONVIF_HTTPS, "camera hardening and audit over ONVIF/HTTPS", "VII.2.2.4 b security check")
+            add(rec, cams, ICMP_ECHO, "monitoring probes cameras", "VII.2.2.2 camera connection monitoring")
+            add(cams, ntp, NTP, "cameras keep time from the city NTP servers", "724/QĐ-BTTTT time sync")
+            add(cams, syslog, SYSLOG, "cameras send logs to the city collector", "724/QĐ-BTTTT logging")
+            # access switches authenticate camera ports
+            rs = self.radius_site(sid)
+            if rs:
+                add(self.switches(sid), self.hosts(rs, "radius", {ServerRole.radius}), RADIUS,
+                    "switches authenticate camera ports (802.1X/MAB)", "VII.2.2.6 IEEE 802.1X/RADIUS")
+            # operators use their own VMS and analytics only
+            add(ops, rec, INGRESS_HTTPS, "operators use the VMS and IVA web UI and APIs", "VII.2.2.3 VMS/IVA")
+            add(ops, rec, VMS_RTSPS, "operators play live and recorded video", "VII.2.2.3.1 live view, playback")
+            # servers: infrastructure services, management
+            add(servers, ntp, NTP, "servers keep time", "CIS time sync")
+            add(servers, dns, DNS_UDP, "servers resolve names", "infrastructure")
+            add(servers, dns, DNS_TCP, "servers resolve names (TCP)", "infrastructure")
+            add(servers, syslog, SYSLOG_TLS, "servers forward logs over TLS", "Decree 85/2016 logging")
+            add(mgmt, servers, SSH, "local administration", "operations")
+            for ioc in iocs:
+                if ioc != sid:
+                    add(self.subnet(ioc, NetworkRole.management), servers, SSH,
+                        "central administration from the city IOC", "VII.2.2.4.2 managed centrally")
+                    add(self.subnet(ioc, NetworkRole.management), rec, K8S_API,
+                        "central cluster management from the city IOC", "VII.2.2.4.2 managed centrally")
+            add(mgmt, rec, K8S_API, "local cluster administration", "operations")
+            # cluster internals (same subnet: host firewalls only)
+            k8s = self.hosts(sid, "k8s-nodes", {ServerRole.k8s_control, ServerRole.k8s_worker})
+            add(k8s, k8s, RKE2_TCP, "RKE2 control plane, etcd and kubelet", "component: RKE2", l2_local=True)
+            add(k8s, k8s, RKE2_UDP, "canal VXLAN between nodes", "component: RKE2", l2_local=True)
+            st = self.hosts(sid, "storage-nodes", {ServerRole.storage}, NetworkRole.storage)
+            add(st, st, CEPH, "Ceph replication between storage nodes", "VII.2.2.4 storage redundancy",
+                l2_local=True)
+            # backups of tier 2 to the city data center
+            if site.tier == 2 and inv.city.tiers.tier2.backup_to_city:
+                for ioc in iocs:
+                    add(self.hosts(sid, "storage-nodes", {ServerRole.storage}),
+                        self.hosts(ioc, "object-store", {ServerRole.storage}), S3_HTTPS,
+                        "tier-2 recordings and management data back up to the city", "VII.2.2.4 backup to the city")
+            # private systems reach only their parent's recorder, through their tunnel
+            if site.kind is SiteKind.private_system and site.parent:
+                add(servers, self.recorders(site.parent), VMS_RTSPS,
+                    "private system publishes its shared cameras to its ward/district recorder (tunnel)",
+                    "VII.2.2.5 private cameras only after encryption")
+        private_only = False
+        # parent tiers and granted units pull streams from the VMS of the site that records the camera
+        for viewer, holders in sorted(self.relay_pairs.items()):
+            vrec = self.recorders(viewer)
+            for holder, reason in sorted(holders.items()):
+                if self.inv.sites[holder].kind is SiteKind.private_system:
+                    continue  # private systems publish to their parent instead (see above)
+                add(vrec, self.recorders(holder), VMS_RTSPS, f"on-demand relay: {reason}",
+                    "VII.2.2.4.2 distributed data, central access")
+        return out
+
+    @cached_property
+    def relay_pairs(self) -> dict[str, dict[str, str]]:
+        """viewer site -> {site recording a camera the viewer may see: why}."""
+        pairs: dict[str, dict[str, str]] = {}
+        for cam in self.inv.cameras:
+            for g in self.access.who_can_see(cam):
+                if g.unit != cam.site and self.recorders(g.unit) is not None:
+                    pairs.setdefault(g.unit, {}).setdefault(cam.site, _short(g.reason))
+        return pairs
+
+    # --- where each flow is enforced --------------------------------------------------------------
+
+    def gateways(self, sid: str) -> list[str]:
+        site = self.inv.sites[sid]
+        return [site.hostname(s.name) for s in site.servers if ServerRole.gateway in s.roles]
+
+    def path(self, a: str, b: str) -> list[str]:
+        """Sites a packet crosses from site a to site b along the tier tree (both ends included)."""
+        up_a = [a, *self.inv.ancestors(a)]
+        up_b = [b, *self.inv.ancestors(b)]
+        common = next((s for s in up_a if s in up_b), None)
+        if common is None:  # separate trees (e.g. police): they meet across the city core
+            return up_a + list(reversed(up_b))
+        return up_a[: up_a.index(common) + 1] + list(reversed(up_b[: up_b.index(common)]))
+
+    @cached_property
+    def by_gateway_site(self) -> dict[str, list[Flow]]:
+        out: dict[str, list[Flow]] = {}
+        for f in self.flows:
+            if f.l2_local:
+                continue
+            for sid in self.path(f.src.site, f.dst.site):
+                if self.gateways(sid):
+                    out.setdefault(sid, []).append(f)
+        return out
+
+    def inbound(self, host_ip: str) -> list[Flow]:
+        return self._inbound.get(host_ip, [])
+
+    @cached_property
+    def _inbound(self) -> dict[str, list[Flow]]:
+        out: dict[str, list[Flow]] = {}
+        for f in self.flows:
+            for addr in f.dst.addresses:
+                if "/" not in addr:
+                    out.setdefault(addr, []).append(f)
+        return out
+
+
+def _short(reason: str) -> str:
+    return reason.split(":")[0] if reason.startswith("shared by") else reason
+
+
+def server_ips(plan: Plan, site: Site, name: str) -> list[str]:
+    host = site.hostname(name)
+    return [a.ip for a in plan.for_host(host) if a.kind == "server"]

@@ -1,0 +1,131 @@
+"""The `nftables` family: one ruleset per server, from the flow matrix.
+
+Every file holds one `inet camkit` table with drop policies on input and forward; loading it
+replaces only that table (Kubernetes' own iptables-nft tables are left alone).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from camkit.flows import Endpoint, Flow
+from camkit.model import ServerRole
+from camkit.render import Artifact, RenderContext, Renderer
+
+LOG_RATE = "limit rate 5/second burst 10 packets"
+
+
+def _match(f: Flow) -> str:
+    if f.proto == "icmp":
+        return f"icmp type {f.ports}"
+    ports = f.ports.split(",")
+    spec = ports[0] if len(ports) == 1 else "{ " + ", ".join(ports) + " }"
+    return f"{f.proto} dport {spec}"
+
+
+def _comment(f: Flow) -> str:
+    text = f"{f.id} {f.reason}".replace('"', "'")
+    text = text.encode("ascii", "replace").decode()
+    return text[:120]
+
+
+def _set(ep: Endpoint) -> list[str]:
+    elements = ", ".join(sorted(set(ep.addresses), key=_addr_key))
+    return [f"\tset {ep.set_name} {{", "\t\ttype ipv4_addr", "\t\tflags interval",
+            f"\t\telements = {{ {elements} }}", "\t}"]
+
+
+def _addr_key(a: str) -> tuple[int, ...]:
+    ip = a.split("/")[0]
+    return tuple(int(x) for x in ip.split("."))
+
+
+def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k8s: bool, pod_cidr: str,
+            service_cidr: str) -> str:
+    sets: dict[str, Endpoint] = {}
+    for f in inbound:
+        sets.setdefault(f.src.set_name, f.src)
+    for f in forward:
+        sets.setdefault(f.src.set_name, f.src)
+        sets.setdefault(f.dst.set_name, f.dst)
+    lines = [
+        "#!/usr/sbin/nft -f",
+        f"# camkit ruleset of {host} (site {site_id}). Generated from the flow matrix: do not edit.",
+        "# Loading it replaces only the 'inet camkit' table.",
+        "table inet camkit",
+        "delete table inet camkit",
+        "",
+        "table inet camkit {",
+    ]
+    for name in sorted(sets):
+        lines += _set(sets[name])
+    lines += [
+        "\tchain input {",
+        "\t\ttype filter hook input priority filter; policy drop;",
+        "\t\tct state established,related accept",
+        "\t\tct state invalid drop",
+        '\t\tiif "lo" accept',
+    ]
+    seen = set()
+    for f in inbound:
+        key = (f.src.set_name, _match(f))
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f'\t\tip saddr @{f.src.set_name} {_match(f)} counter accept comment "{_comment(f)}"')
+    lines += [
+        f'\t\t{LOG_RATE} log prefix "camkit {site_id[:40]} in drop: " level info',
+        "\t\tcounter drop",
+        "\t}",
+        "\tchain forward {",
+        "\t\ttype filter hook forward priority filter; policy drop;",
+        "\t\tct state established,related accept",
+        "\t\tct state invalid drop",
+    ]
+    if k8s:
+        lines += [
+            f'\t\tip saddr {{ {pod_cidr}, {service_cidr} }} accept comment "Kubernetes pod and service traffic (CNI)"',
+            f'\t\tip daddr {{ {pod_cidr}, {service_cidr} }} accept comment "Kubernetes pod and service traffic (CNI)"',
+        ]
+    seen = set()
+    for f in forward:
+        key = (f.src.set_name, f.dst.set_name, _match(f))
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"\t\tip saddr @{f.src.set_name} ip daddr @{f.dst.set_name} {_match(f)} counter accept "
+                     f'comment "{_comment(f)}"')
+    lines += [
+        f'\t\t{LOG_RATE} log prefix "camkit {site_id[:40]} fwd drop: " level info',
+        "\t\tcounter drop",
+        "\t}",
+        "\tchain output {",
+        "\t\ttype filter hook output priority filter; policy accept;",
+        "\t}",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class NftablesRenderer(Renderer):
+    family = "nftables"
+    description = "nftables ruleset per server: drop policy, one rule per permitted flow, logged drops"
+
+    def render(self, ctx: RenderContext) -> Iterable[Artifact]:
+        matrix, inv, plan = ctx.flows, ctx.inv, ctx.plan
+        pod, svc = inv.city.kubernetes.pod_cidr, inv.city.kubernetes.service_cidr
+        for sid in ctx.sites():
+            site = inv.sites[sid]
+            crossing = matrix.by_gateway_site.get(sid, [])
+            for server in site.servers:
+                host = site.hostname(server.name)
+                inbound: list[Flow] = []
+                for a in plan.for_host(host):
+                    if a.kind == "server":
+                        inbound += matrix.inbound(a.ip)
+                inbound.sort(key=lambda f: f.id)
+                is_gw = ServerRole.gateway in server.roles
+                k8s = bool({ServerRole.k8s_worker, ServerRole.k8s_control}.intersection(server.roles))
+                text = ruleset(host, sid, inbound, crossing if is_gw else [], k8s, pod, svc)
+                yield Artifact(f"sites/{sid}/nftables/{host}.nft", text.encode("utf-8"), sid)
