@@ -16,7 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-TARGETS = {"validate": (3.0, 1024), "render": (10.0, 1024)}  # seconds, MiB (foundation issue)
+# seconds, MiB: the foundation issue's budgets (validate; render of its three families) and the
+# network-security issue's budget for every family
+FOUNDATION = "ipplan,ansible-inventory,registry"
+TARGETS = {"validate": (3.0, 1024), "render-foundation": (10.0, 1024), "render-all": (15.0, 1024)}
 
 
 @dataclass
@@ -51,14 +54,16 @@ def _run(args: list[str]) -> tuple[float, float]:
 
 def run(inventory: Path, runs: int = 5) -> list[Measure]:
     exe = [sys.executable, "-m", "camkit.cli"]
-    results = [Measure("validate", []), Measure("render", [])]
+    results = [Measure("validate", []), Measure("render-foundation", []), Measure("render-all", [])]
     tmp = Path(tempfile.mkdtemp(prefix="camkit-bench-"))
     try:
         _run([*exe, "validate", str(inventory)])  # warm the page cache
         for i in range(runs):
             results[0].runs.append(_run([*exe, "validate", str(inventory)]))
             out = tmp / f"run{i}"
-            results[1].runs.append(_run([*exe, "render", str(inventory), "--out", str(out)]))
+            results[1].runs.append(_run([*exe, "render", str(inventory), "--out", str(out), "--only", FOUNDATION]))
+            shutil.rmtree(out, ignore_errors=True)
+            results[2].runs.append(_run([*exe, "render", str(inventory), "--out", str(out)]))
             shutil.rmtree(out, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

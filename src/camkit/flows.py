@@ -80,6 +80,7 @@ class FlowMatrix:
 
     def __init__(self, inv: Inventory, plan: Plan, access: AccessModel):
         self.inv, self.plan, self.access = inv, plan, access
+        self._hosts: dict[tuple[str, str, frozenset[ServerRole], NetworkRole], Endpoint | None] = {}
 
     # --- address groups ---------------------------------------------------------------------------
 
@@ -88,6 +89,12 @@ class FlowMatrix:
         return Endpoint(sid, role.value, (str(sub.cidr),)) if sub else None
 
     def hosts(self, sid: str, group: str, roles: set[ServerRole], net: NetworkRole = NetworkRole.servers) -> Endpoint | None:
+        key = (sid, group, frozenset(roles), net)
+        if key not in self._hosts:
+            self._hosts[key] = self._hosts_of(sid, group, roles, net)
+        return self._hosts[key]
+
+    def _hosts_of(self, sid: str, group: str, roles: set[ServerRole], net: NetworkRole) -> Endpoint | None:
         site = self.inv.sites[sid]
         addrs = []
         for server in site.servers:
