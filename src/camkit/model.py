@@ -271,6 +271,9 @@ class Server(Strict):
             raise ValueError("roles must not repeat")
         if self.netplan == "bond" and len(self.nics) < 2:
             raise ValueError("netplan 'bond' needs at least two nics")
+        if ServerRole.gateway in self.roles and len(self.nics) < (3 if self.netplan == "bond" else 2):
+            raise ValueError("a gateway needs its site NIC(s) plus one uplink NIC (the last): "
+                             f"at least {3 if self.netplan == 'bond' else 2} nics for netplan '{self.netplan}'")
         if ServerRole.gpu in self.roles and self.gpus == 0:
             raise ValueError("a 'gpu' server needs gpus >= 1")
         return self

@@ -74,10 +74,11 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.camera_registry import RegistryRenderer
     from camkit.render.firewall import FirewallMatrixRenderer
     from camkit.render.ipplan import IpPlanRenderer
+    from camkit.render.netplan import NetplanRenderer
     from camkit.render.nftables import NftablesRenderer
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
-                                   FirewallMatrixRenderer, NftablesRenderer]
+                                   FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer]
     return {r.family: r for r in table}
 
 
