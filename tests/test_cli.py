@@ -63,8 +63,8 @@ def test_render_only_and_site(cli, tmp_path: Path) -> None:  # type: ignore[no-u
     res = cli("render", EXAMPLE, "--out", tmp_path, "--only", "registry", "--site", "hang-bac", "--json")
     assert json.loads(res.output)["files"] == 1
     assert (tmp_path / "example" / "sites" / "hang-bac" / "registry" / "cameras.geojson").exists()
-    res = cli("render", EXAMPLE, "--out", tmp_path, "--only", "netplan")
-    assert res.exit_code == 2 and "unknown artifact family 'netplan'" in res.output
+    res = cli("render", EXAMPLE, "--out", tmp_path, "--only", "netplans")
+    assert res.exit_code == 2 and "unknown artifact family 'netplans'" in res.output
     res = cli("render", EXAMPLE, "--out", tmp_path, "--site", "hang-bak")
     assert res.exit_code == 2 and "did you mean 'hang-bac'" in res.output
 
