@@ -204,6 +204,16 @@ class SecurityBaseline(Strict):
     camera_dot1x_required: bool = True
     allow_mab: bool = True
     https_only: bool = True
+    port_auth_order: list[Literal["dot1x", "mab"]] = Field(
+        default_factory=lambda: ["dot1x", "mab"], min_length=1, max_length=2,
+        description="order of 802.1X and MAB on ports of 'mab' cameras; 'eap-tls' cameras get 802.1X only")
+
+    @field_validator("port_auth_order")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("port_auth_order must not repeat a method")
+        return v
 
 
 class NetworkRoles(Strict):

@@ -76,9 +76,10 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.ipplan import IpPlanRenderer
     from camkit.render.netplan import NetplanRenderer
     from camkit.render.nftables import NftablesRenderer
+    from camkit.render.switches import SwitchRenderer
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
-                                   FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer]
+                                   FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer]
     return {r.family: r for r in table}
 
 
