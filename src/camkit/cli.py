@@ -342,5 +342,91 @@ def visible_to(unit: str, inventory: Path, as_json: bool) -> None:
     out.print(table)
 
 
+@main.group("secrets")
+def secrets_group() -> None:
+    """The secrets store (Ansible Vault): PKI, RADIUS secrets; password from CAMKIT_VAULT_PASSWORD_FILE."""
+
+
+store_opt = click.option("--store", type=click.Path(path_type=Path), default=None,
+                         help="store folder (default: $CAMKIT_SECRETS_DIR or secrets/<city id>)")
+
+
+def _store_dir(store: Path | None, city: str) -> Path:
+    if store is not None:
+        return store
+    return Path(os.environ.get("CAMKIT_SECRETS_DIR", "secrets")) / city
+
+
+@secrets_group.command("init")
+@inventory_arg
+@store_opt
+def secrets_init(inventory: Path, store: Path | None) -> None:
+    """Generate every missing secret: CAs, RADIUS server and camera certificates, switch secrets."""
+    from camkit.pki import Pki
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        plan = pipeline.plan(inv)
+        st = Store.open(_store_dir(store, inv.city.id))
+        pki = Pki(inv, plan, st)
+        with stages() as stage:
+            stage("generating missing secrets")
+            created = pki.ensure_all()
+            written = st.save()
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"{len(created)} secrets created, {len(written)} vault files written in {st.root}")
+
+
+@secrets_group.command("rotate")
+@inventory_arg
+@store_opt
+@click.option("--camera", "cameras", multiple=True, help="new key and certificate; the old one is revoked")
+@click.option("--switch", "switches", multiple=True, help="new RADIUS shared secret for this switch host")
+def secrets_rotate(inventory: Path, store: Path | None, cameras: tuple[str, ...], switches: tuple[str, ...]) -> None:
+    """Replace chosen secrets on purpose (re-render and re-apply afterwards)."""
+    from camkit.pki import Pki
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        st = Store.open(_store_dir(store, inv.city.id))
+        pki = Pki(inv, pipeline.plan(inv), st)
+        for cam in cameras:
+            if cam not in inv.camera_index or inv.camera_index[cam].dot1x != "eap-tls":
+                raise click.BadParameter(f"'{cam}' is not an eap-tls camera", param_hint="--camera")
+            pki.rotate_camera(cam)
+        for sw in switches:
+            pki.rotate_switch_secret(sw)
+        st.save()
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"rotated {len(cameras)} camera certificate(s), {len(switches)} switch secret(s)")
+
+
+@secrets_group.command("install-radius")
+@inventory_arg
+@click.argument("host")
+@store_opt
+@click.option("--build", "build_root", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
+@click.option("--dest", type=click.Path(path_type=Path), required=True, help="FreeRADIUS config dir to write")
+def secrets_install_radius(inventory: Path, host: str, store: Path | None, build_root: Path, dest: Path) -> None:
+    """Install HOST's rendered FreeRADIUS directory with its certificates and secrets."""
+    from camkit.radius_install import install
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        if host not in inv.hosts:
+            raise click.BadParameter(f"'{host}' is not a server", param_hint="HOST")
+        sid, _ = inv.hosts[host]
+        st = Store.open(_store_dir(store, inv.city.id))
+        install(inv, st, build_root / inv.city.id / "sites" / sid / "radius" / host, host, dest)
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"installed {host} into {dest}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -76,10 +76,12 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.ipplan import IpPlanRenderer
     from camkit.render.netplan import NetplanRenderer
     from camkit.render.nftables import NftablesRenderer
+    from camkit.render.radius import RadiusRenderer
     from camkit.render.switches import SwitchRenderer
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
-                                   FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer]
+                                   FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer,
+                                   RadiusRenderer]
     return {r.family: r for r in table}
 
 

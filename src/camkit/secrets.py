@@ -1,0 +1,128 @@
+"""The secrets store: generated secrets and private keys, encrypted in Ansible Vault format.
+
+Layout of a store (default `secrets/<city id>/`, never inside the inventory or the build tree):
+    root-ca.vault.yml         the root CA key (offline: only `camkit secrets init/rotate` open it)
+    <site>.vault.yml          per site: issuing CA key, RADIUS server keys, switch RADIUS secrets,
+                              camera client keys; an Ansible Vault file (`ansible-vault view` works)
+    public/                   certificates and CRLs: public, unencrypted
+
+The vault password comes from CAMKIT_VAULT_PASSWORD_FILE (a file) or CAMKIT_VAULT_PASSWORD.
+Secrets are generated once and reused; `rotate` replaces them explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from camkit.diagnostics import Diagnostic, InventoryError, Position
+
+SECRET_ALPHABET = string.ascii_letters + string.digits
+
+
+def vault_password() -> bytes:
+    path = os.environ.get("CAMKIT_VAULT_PASSWORD_FILE")
+    if path:
+        try:
+            text = Path(path).read_text("utf-8").strip()
+        except OSError as exc:
+            raise InventoryError([Diagnostic(Position(path), f"cannot read the vault password file: {exc.strerror}",
+                                             "point CAMKIT_VAULT_PASSWORD_FILE at a readable file")]) from exc
+        if text:
+            return text.encode()
+    text = os.environ.get("CAMKIT_VAULT_PASSWORD", "")
+    if not text:
+        raise InventoryError([Diagnostic(Position("CAMKIT_VAULT_PASSWORD_FILE"), "no vault password",
+                                         "set CAMKIT_VAULT_PASSWORD_FILE to a file holding the secrets store password")])
+    return text.encode()
+
+
+def _vault(password: bytes) -> Any:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    return VaultLib([("default", VaultSecret(password))])
+
+
+def random_secret(length: int = 32) -> str:
+    return "".join(_random.choice(SECRET_ALPHABET) for _ in range(length))
+
+
+@dataclass
+class Store:
+    """Opened lazily: a vault file is decrypted on first use and written back when changed."""
+
+    root: Path
+    password: bytes
+    _data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _dirty: set[str] = field(default_factory=set)
+
+    @classmethod
+    def open(cls, root: Path | str, password: bytes | None = None) -> Store:
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        (root / "public").mkdir(exist_ok=True)
+        return cls(root, password if password is not None else vault_password())
+
+    def _path(self, name: str) -> Path:
+        return self.root / f"{name}.vault.yml"
+
+    def doc(self, name: str) -> dict[str, Any]:
+        if name not in self._data:
+            path = self._path(name)
+            if path.exists():
+                from ansible.errors import AnsibleError
+
+                try:
+                    plain = _vault(self.password).decrypt(path.read_bytes())
+                except AnsibleError as exc:
+                    raise InventoryError([Diagnostic(Position(str(path)), "cannot decrypt the secrets store file",
+                                                     "wrong vault password (CAMKIT_VAULT_PASSWORD_FILE)?")]) from exc
+                self._data[name] = yaml.safe_load(plain) or {}
+            else:
+                self._data[name] = {}
+        return self._data[name]
+
+    def get(self, name: str, key: str) -> Any:
+        return self.doc(name).get(key)
+
+    def put(self, name: str, key: str, value: Any) -> None:
+        self.doc(name)[key] = value
+        self._dirty.add(name)
+
+    def ensure(self, name: str, key: str, make: Any) -> Any:
+        doc = self.doc(name)
+        if key not in doc:
+            self.put(name, key, make())
+        return doc[key]
+
+    def public(self, rel: str) -> Path:
+        return self.root / "public" / rel
+
+    def write_public(self, rel: str, data: bytes) -> None:
+        path = self.public(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_bytes() != data:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+
+    def save(self) -> list[str]:
+        vault = _vault(self.password)
+        written = []
+        for name in sorted(self._dirty):
+            plain = yaml.safe_dump(self._data[name], sort_keys=True, allow_unicode=True)
+            path = self._path(name)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(vault.encrypt(plain.encode()))
+            os.chmod(tmp, 0o600)
+            tmp.replace(path)
+            written.append(path.name)
+        self._dirty.clear()
+        return written

@@ -1,0 +1,43 @@
+"""MAB probe run inside the test network namespace: sends Access-Requests from a switch address.
+
+Usage: python radius_probe.py SERVER SOURCE SECRET MAC [MAC ...]; prints one JSON line per MAC.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pyrad.client import Client, Timeout
+from pyrad.dictionary import Dictionary
+from pyrad.packet import AccessAccept, AccessRequest
+
+
+def main() -> None:
+    server, source, secret, *macs = sys.argv[1:]
+    client = Client(server=server, secret=secret.encode(), authport=1812,
+                    dict=Dictionary(str(Path(__file__).parent / "data" / "radius.dict")))
+    client.bind((source, 0))
+    client.timeout, client.retries = 3, 1
+    for mac in macs:
+        plain = mac.replace(":", "").replace("-", "").lower()
+        req = client.CreateAuthPacket(code=AccessRequest, User_Name=plain)
+        req["User-Password"] = req.PwCrypt(plain)
+        req["Service-Type"] = "Call-Check"
+        req["Calling-Station-Id"] = "-".join(plain[i:i + 2] for i in range(0, 12, 2)).upper()
+        req["NAS-Port-Type"] = "Ethernet"
+        req["NAS-IP-Address"] = source
+        req.add_message_authenticator()
+        try:
+            reply = client.SendPacket(req)
+        except Timeout:
+            print(json.dumps({"mac": mac, "result": "timeout"}))
+            continue
+        attrs = {k: [v if isinstance(v, (str, int)) else str(v) for v in reply[k]] for k in reply.keys()}
+        print(json.dumps({"mac": mac, "result": "accept" if reply.code == AccessAccept else "reject",
+                          "attrs": attrs}, default=str))
+
+
+if __name__ == "__main__":
+    main()
