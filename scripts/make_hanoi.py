@@ -314,8 +314,11 @@ def main() -> None:
         ptz, fixed, working, broken, pptz, pfixed = a1
         fiber = did == "hoan-kiem"  # Hoan Kiem already runs private fiber (master plan II.1)
         uplink = "uplink: {type: private_fiber, capacity_mbps: 10000, redundant: true}\n" if fiber else ""
+        # districts with private systems end their WireGuard tunnels: a public endpoint (synthetic name)
+        vpn = (f'uplink: {{type: leased_line, capacity_mbps: 10000, redundant: true, '
+               f'public_endpoint: "vpn.{did}.hanoi.invalid:51820"}}\n') if pptz + pfixed else uplink
         gen.write_yaml(f"sites/{did}/{did}.yml", site_yaml(did, f"Trung tâm điều hành - {dname}", "district_oc", "ioc",
-                                                           f"UBND {dname}", lat, lon, uplink))
+                                                           f"UBND {dname}", lat, lon, vpn))
         state_mix = [("traffic", 6), ("urban_order", 3), ("environment", 1)]
         specs = camera_specs(gen, (ptz, fixed, working, broken), a2, state_mix,
                              [("security", 7), ("traffic", 2), ("urban_order", 1)])

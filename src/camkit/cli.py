@@ -373,6 +373,9 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
         with stages() as stage:
             stage("generating missing secrets")
             created = pki.ensure_all()
+            from camkit.wireguard import ensure_keys
+
+            created += ensure_keys(inv, plan, st)
             written = st.save()
     except InventoryError as exc:
         fail(exc, False)

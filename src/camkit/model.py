@@ -263,6 +263,9 @@ class Uplink(Strict):
     type: UplinkType
     capacity_mbps: int = Field(ge=1, le=400_000)
     redundant: bool = False
+    public_endpoint: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$",
+        description="host:port where private systems reach this site's WireGuard hub over the Internet")
 
 
 class Server(Strict):

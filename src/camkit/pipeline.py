@@ -32,8 +32,13 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
 
 
 def plan(inv: Inventory) -> Plan:
+    """The IP plan, then the checks that need addresses (tunnel ends)."""
+    from camkit import wireguard
+
     with batch_gc():
-        return ipplan.plan(inv, inv.positions)
+        result = ipplan.plan(inv, inv.positions)
+    wireguard.check(inv, result)
+    return result
 
 
 def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None,

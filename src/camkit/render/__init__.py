@@ -78,10 +78,11 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.nftables import NftablesRenderer
     from camkit.render.radius import RadiusRenderer
     from camkit.render.switches import SwitchRenderer
+    from camkit.render.wireguard import WireguardRenderer
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
                                    FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer,
-                                   RadiusRenderer]
+                                   RadiusRenderer, WireguardRenderer]
     return {r.family: r for r in table}
 
 

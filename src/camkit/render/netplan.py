@@ -14,7 +14,7 @@ import yaml
 from netaddr import IPNetwork
 
 from camkit.diagnostics import Diagnostic, InventoryError, Position
-from camkit.model import NetworkRole, Server, ServerRole, Site
+from camkit.model import NetworkRole, Server, ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
 
 PROFILE_DIR = Path(__file__).resolve().parents[3] / "netplan"
@@ -65,8 +65,8 @@ def server_context(ctx: RenderContext, site: Site, server: Server) -> dict[str, 
             routes.append({"to": inv.city.address_space, "via": ends[0]})
         for child in inv.children[site.id]:
             cends = plan.transit_ends(child)
-            if cends is None:
-                continue
+            if cends is None or inv.sites[child].kind is SiteKind.private_system:
+                continue  # private systems come through their WireGuard tunnel (wireguard family)
             addrs.append(f"{cends[0]}/31")
             if child in plan.blocks:
                 routes.append({"to": str(plan.blocks[child]), "via": cends[1]})
