@@ -276,3 +276,78 @@ def test_store_is_ansible_vault_and_reused(world) -> None:  # type: ignore[no-un
     assert {p.name: p.read_bytes() for p in world["store"].root.glob("*.vault.yml")} == before
     with pytest.raises(Exception, match="cannot decrypt"):
         Store.open(world["store"].root, b"wrong").doc(SITE)
+
+
+def test_wired_8021x_end_to_end(world, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """hostapd (driver=wired) is the switch port, wpa_supplicant the camera, over a veth pair."""
+    need("hostapd", "wpa_supplicant", "hostapd_cli")
+    tag = uuid.uuid4().hex[:6]
+    cam_ns = Netns([])
+    port, nic = f"swp{tag}", f"cam{tag}"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        subprocess.run(["ip", "link", "add", port, "netns", server["ns"].name, "type", "veth", "peer", "name", nic,
+                        "netns", cam_ns.name], check=True)
+        server["ns"].run(["ip", "link", "set", port, "up"])
+        cam_ns.run(["ip", "link", "set", nic, "up"])
+        sw = "hang-trong-sw1"
+
+        def start_port(name: str) -> Path:
+            ctrl = tmp_path / f"hostapd-{name}"
+            conf = tmp_path / f"hostapd-{name}.conf"
+            conf.write_text(
+                f"interface={port}\ndriver=wired\nieee8021x=1\neap_reauth_period=0\nuse_pae_group_addr=1\n"
+                f"ctrl_interface={ctrl}\nnas_identifier={sw}\nown_ip_addr={server['switches'][sw]}\n"
+                f"radius_client_addr={server['switches'][sw]}\nauth_server_addr={server['ip']}\n"
+                f"auth_server_port=1812\nauth_server_shared_secret={secret_of(world, sw)}\n")
+            procs.append(subprocess.Popen(server["ns"].cmd(["hostapd", str(conf)]), stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+            return ctrl
+
+        def camera(identity: str, cert: bytes, key: bytes) -> subprocess.Popen[bytes]:
+            (tmp_path / "c.pem").write_bytes(cert)
+            (tmp_path / "c.key").write_bytes(key)
+            (tmp_path / "ca.pem").write_bytes(world["store"].public("root-ca.pem").read_bytes()
+                                              + world["store"].public(f"sites/{SITE}/issuing-ca.pem").read_bytes())
+            conf = tmp_path / "wpas.conf"
+            conf.write_text(f'ap_scan=0\nnetwork={{\n\tkey_mgmt=IEEE8021X\n\teap=TLS\n\tidentity="{identity}"\n'
+                            f'\tca_cert="{tmp_path / "ca.pem"}"\n\tclient_cert="{tmp_path / "c.pem"}"\n'
+                            f'\tprivate_key="{tmp_path / "c.key"}"\n\teapol_flags=0\n}}\n')
+            p = subprocess.Popen(cam_ns.cmd(["wpa_supplicant", "-D", "wired", "-i", nic, "-c", str(conf)]),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(p)
+            return p
+
+        def authorized(ctrl: Path, seconds: float) -> bool:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                res = server["ns"].run(["hostapd_cli", "-p", str(ctrl), "all_sta"], check=False)
+                if "AUTHORIZED" in res.stdout:
+                    return True
+                time.sleep(0.2)
+            return False
+
+        # a camera with a certificate from another CA: the port stays unauthorized
+        ctrl = start_port("rogue")
+        rogue = Store.open(tmp_path / "rogue", b"other")
+        Pki(world["inv"], world["plan"], rogue).ensure_all()
+        p = camera("ht-c02", rogue.public("sites/hang-trong/cameras/ht-c02.pem").read_bytes(),
+                   rogue.doc("hang-trong")["camera_keys"]["ht-c02"].encode())
+        assert not authorized(ctrl, 6)
+        for q in procs:
+            q.terminate()
+            q.wait(5)
+        procs.clear()
+        # the real camera certificate: the port becomes AUTHORIZED
+        ctrl = start_port("real")
+        camera("ht-c02", *camera_material(world, "ht-c02"))
+        assert authorized(ctrl, 15)
+    finally:
+        for q in procs:
+            q.terminate()
+            try:
+                q.wait(5)
+            except subprocess.TimeoutExpired:
+                q.kill()
+        cam_ns.delete()
+        server["ns"].run(["ip", "link", "delete", port], check=False)
