@@ -19,7 +19,6 @@ from camkit.wireguard import ensure_keys, fill, tunnels
 
 from conftest import EXAMPLE
 
-HERE = Path(__file__).resolve().parent
 UNDERLAY_HUB, UNDERLAY_SPOKE = "198.18.0.1", "198.18.0.2"  # benchmarking range, only inside the test namespaces
 
 
@@ -79,7 +78,7 @@ def tunnel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type:
         sh("ip", "-n", ns["hub"], "addr", "add", "10.0.0.33/32", "dev", "lo")
         for port in (8322, 22):
             for addr in (recorder, "10.0.0.33"):
-                p = subprocess.Popen(["ip", "netns", "exec", ns["hub"], sys.executable, str(HERE / "net_probe.py"),
+                p = subprocess.Popen(["ip", "netns", "exec", ns["hub"], sys.executable, "-m", "camkit.probes.tcp",
                                       "listen", addr, str(port), "40"], stdout=subprocess.PIPE)
                 assert p.stdout is not None and p.stdout.readline().strip() == b"listening"
                 procs.append(p)
@@ -99,7 +98,7 @@ def tunnel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type:
 
 
 def probe(tunnel: dict, addr: str, port: int, src: str | None = None) -> str:  # type: ignore[type-arg]
-    args = ["ip", "netns", "exec", tunnel["ns"]["spoke"], sys.executable, str(HERE / "net_probe.py"), "connect", addr,
+    args = ["ip", "netns", "exec", tunnel["ns"]["spoke"], sys.executable, "-m", "camkit.probes.tcp", "connect", addr,
             str(port)] + ([src] if src else [])
     return sh(*args).stdout.strip()
 

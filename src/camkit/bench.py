@@ -96,3 +96,97 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     report(a.inventory, run(a.inventory, a.runs))
+
+
+def radius(inventory: Path, requests: int = 200) -> dict[str, float | int | str]:
+    """The RADIUS server of the area with the most cameras: start-up and per-request latency.
+
+    Runs the real freeradius with the generated config in a network namespace (root needed),
+    MAB requests from a switch address with pyrad, EAP-TLS with eapol_test.
+    """
+    import json
+    import signal
+    import uuid
+
+    from camkit import pipeline
+    from camkit.model import NetworkRole
+    from camkit.pki import Pki, radius_area
+    from camkit.radius_install import install
+    from camkit.secrets import Store
+
+    inv = pipeline.load(inventory)
+    plan = pipeline.plan(inv)
+    area = radius_area(inv)
+    rsite = max(area, key=lambda r: sum(1 for s in area[r] for c in inv.cameras_by_site[s] if c.dot1x))
+    cams = [c for s in area[rsite] for c in inv.cameras_by_site[s] if c.dot1x]
+    probe_cam = next(c for c in cams if c.dot1x == "eap-tls")
+    tmp = Path(tempfile.mkdtemp(prefix="camkit-radius-bench-"))
+    ns = f"camkit-rb-{uuid.uuid4().hex[:6]}"
+    proc = None
+    try:
+        store = Store.open(tmp / "store", b"bench")
+        Pki(inv, plan, store).ensure_all({rsite}, lambda c: c.id == probe_cam.id)
+        store.save()
+        pipeline.write(pipeline.render(inv, plan, ["radius"], rsite), tmp / "build")
+        host = next(inv.sites[rsite].hostname(v.name) for v in inv.sites[rsite].servers
+                    if "radius" in [r.value for r in v.roles])
+        raddb = install(inv, store, tmp / "build" / "sites" / rsite / "radius" / host, host, tmp / "raddb",
+                        run_as_root=True, logdir=tmp / "log", run_dir=tmp / "run")
+        (tmp / "log").mkdir()
+        (tmp / "run").mkdir()
+        ip = plan.assignments[(NetworkRole.servers, host)].ip
+        sw_site = probe_cam.site
+        sw_host = inv.sites[sw_site].hostname(probe_cam.switch or "")
+        sw_ip = plan.assignments[(NetworkRole.management, sw_host)].ip
+        secret = store.doc(sw_site)["switch_radius_secrets"][sw_host]
+        for cmd in (["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
+                    ["ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "lo"],
+                    ["ip", "-n", ns, "addr", "add", f"{sw_ip}/32", "dev", "lo"]):
+            subprocess.run(cmd, check=True)
+        mab_macs = [c.mac for c in cams if c.dot1x == "mab"]
+        probe = [sys.executable, "-m", "camkit.probes.radius_mab", ip, sw_ip, secret]
+        start = time.perf_counter()
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, "freeradius", "-f", "-d", str(raddb)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:  # ready when the first MAB request is accepted
+            out = subprocess.run(["ip", "netns", "exec", ns, *probe, mab_macs[0]], capture_output=True, text=True)
+            if '"accept"' in out.stdout:
+                break
+            if proc.poll() is not None or time.perf_counter() - start > 60:
+                raise RuntimeError("freeradius did not answer")
+            time.sleep(0.05)
+        ready_s = time.perf_counter() - start
+        macs = (mab_macs * (requests // max(1, len(mab_macs)) + 1))[:requests]
+        out = subprocess.run(["ip", "netns", "exec", ns, *probe, *macs], capture_output=True, text=True, check=True)
+        replies = [json.loads(line) for line in out.stdout.splitlines()]
+        accepted = [r["ms"] for r in replies if r["result"] == "accept"]
+        # EAP-TLS: one full exchange with the camera's generated certificate
+        cert = store.public(f"sites/{probe_cam.site}/cameras/{probe_cam.id}.pem")
+        key = tmp / "cam.key"
+        key.write_text(store.doc(probe_cam.site)["camera_keys"][probe_cam.id])
+        ca = tmp / "ca.pem"
+        ca.write_bytes(store.public("root-ca.pem").read_bytes() + store.public(f"sites/{rsite}/issuing-ca.pem").read_bytes())
+        conf = tmp / "eap.conf"
+        conf.write_text(f'network={{\n\tkey_mgmt=IEEE8021X\n\teap=TLS\n\tidentity="{probe_cam.id}"\n\tca_cert="{ca}"\n'
+                        f'\tclient_cert="{cert}"\n\tprivate_key="{key}"\n\teapol_flags=3\n}}\n')
+        eap_times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            rc = subprocess.run(["ip", "netns", "exec", ns, "eapol_test", "-c", str(conf), "-a", ip, "-s", secret,
+                                 "-A", sw_ip, "-t", "10"], capture_output=True).returncode
+            if rc != 0:
+                raise RuntimeError("EAP-TLS failed in the RADIUS bench")
+            eap_times.append((time.perf_counter() - t0) * 1000)
+        return {"site": rsite, "cameras": len(cams), "mab": len(mab_macs), "clients": sum(
+            len(inv.sites[s].switches) for s in area[rsite]), "ready_s": round(ready_s, 2),
+            "mab_requests": len(accepted), "mab_median_ms": round(statistics.median(accepted), 2),
+            "mab_max_ms": round(max(accepted), 2), "eap_tls_median_ms": round(statistics.median(eap_times), 1)}
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
+from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
-from camkit.model import NetworkRole, ServerRole
+from camkit.model import Camera, NetworkRole, ServerRole
 from camkit.secrets import Store, random_secret
 
 ROOT_DAYS, ISSUING_DAYS, SERVER_DAYS, CLIENT_DAYS, CRL_DAYS = 7300, 3650, 825, 1825, 365
@@ -161,9 +162,14 @@ class Pki:
 
     # --- leaves ----------------------------------------------------------------------------------
 
-    def ensure_all(self) -> list[str]:
-        """Generate whatever is missing; never replace what exists."""
+    def ensure_all(self, areas: set[str] | None = None,
+                   camera_filter: Callable[[Camera], bool] | None = None) -> list[str]:
+        """Generate whatever is missing; never replace what exists.
+
+        `areas` limits the work to some RADIUS sites, `camera_filter` to some cameras (benchmarks)."""
         for rsite, served in radius_area(self.inv).items():
+            if areas is not None and rsite not in areas:
+                continue
             issuer = self.issuing(rsite)
             site = self.inv.sites[rsite]
             for server in site.servers:
@@ -178,7 +184,7 @@ class Pki:
                         self.store._dirty.add(sid)
                         self.created.append(f"RADIUS secret {host}")
                 for cam in self.inv.cameras_by_site[sid]:
-                    if cam.dot1x == "eap-tls":
+                    if cam.dot1x == "eap-tls" and (camera_filter is None or camera_filter(cam)):
                         self._camera_cert(sid, cam.id, issuer, replace=False)
         return self.created
 

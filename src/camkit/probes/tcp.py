@@ -1,7 +1,7 @@
 """Bounded TCP probes for network tests, run inside a test namespace.
 
-    python net_probe.py listen ADDR PORT SECONDS     accept connections for SECONDS, answer "ok"
-    python net_probe.py connect ADDR PORT [SRC]      one connection with a 1 s timeout; prints ok or fail:<why>
+    python -m camkit.probes.tcp listen ADDR PORT SECONDS   accept connections for SECONDS, answer "ok"
+    python -m camkit.probes.tcp connect ADDR PORT [SRC]    one connection, 1 s timeout; prints ok or fail:<why>
 """
 
 from __future__ import annotations
