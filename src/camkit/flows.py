@@ -242,7 +242,20 @@ class FlowMatrix:
         return [site.hostname(s.name) for s in site.servers if ServerRole.gateway in s.roles]
 
     def path(self, a: str, b: str) -> list[str]:
-        """Sites a packet crosses from site a to site b along the tier tree (both ends included)."""
+        """Sites a packet crosses from site a to site b (both ends included): along the tier tree, and
+        through the hub gateway for private systems (their WireGuard tunnel ends there)."""
+        from camkit.wireguard import hub_of
+
+        pre, post = [], []
+        if self.inv.sites[a].kind is SiteKind.private_system and (hub := hub_of(self.inv, a)):
+            pre, a = [a], hub[0]
+        if self.inv.sites[b].kind is SiteKind.private_system and (hub := hub_of(self.inv, b)):
+            post, b = [b], hub[0]
+        if a == b:
+            return pre + [a] + post
+        return pre + self._tree_path(a, b) + post
+
+    def _tree_path(self, a: str, b: str) -> list[str]:
         up_a = [a, *self.inv.ancestors(a)]
         up_b = [b, *self.inv.ancestors(b)]
         common = next((s for s in up_a if s in up_b), None)
