@@ -246,6 +246,8 @@ class FlowMatrix:
         through the hub gateway for private systems (their WireGuard tunnel ends there)."""
         from camkit.wireguard import hub_of
 
+        if a == b:
+            return [a]  # inside one site: only that site's gateway, if any
         pre, post = [], []
         if self.inv.sites[a].kind is SiteKind.private_system and (hub := hub_of(self.inv, a)):
             pre, a = [a], hub[0]
