@@ -147,3 +147,11 @@ def test_hanoi_biggest_gateway_ruleset_passes_nft_check(tmp_path: Path) -> None:
             assert art.content.count(b" counter accept ") > 1000
             return
     raise AssertionError("no IOC gateway ruleset rendered")
+
+
+def test_private_system_paths_go_through_the_tunnel_hub(example) -> None:  # type: ignore[no-untyped-def]
+    _, _, m = example
+    assert m.path("toa-nha-hang-bac", "toa-nha-hang-bac") == ["toa-nha-hang-bac"]
+    assert m.path("toa-nha-hang-bac", "hang-bac") == ["toa-nha-hang-bac", "hoan-kiem", "hang-bac"]
+    assert m.path("hang-trong", "hang-bac") == ["hang-trong", "hoan-kiem", "hang-bac"]
+    assert m.path("police", "hang-trong") == ["police", "ioc", "hoan-kiem", "hang-trong"]
