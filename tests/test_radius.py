@@ -351,3 +351,40 @@ def test_wired_8021x_end_to_end(world, server, tmp_path: Path) -> None:  # type:
                 q.kill()
         cam_ns.delete()
         server["ns"].run(["ip", "link", "delete", port], check=False)
+
+
+def test_quarantine_vlan_for_unknown_devices(tmp_path: Path, inventory: Path) -> None:
+    """With services.quarantine_vlan set, an unknown MAC is accepted into that VLAN instead of rejected."""
+    from conftest import edit
+
+    need("freeradius")
+    edit(inventory / "city.yml", "radius_placement: tier2", "radius_placement: tier2\n  quarantine_vlan: 999")
+    inv = pipeline.load(inventory)
+    plan = pipeline.plan(inv)
+    store = Store.open(tmp_path / "store", PASSWORD)
+    Pki(inv, plan, store).ensure_all({SITE}, lambda c: False)
+    store.save()
+    pipeline.write(pipeline.render(inv, plan, ["radius"], SITE), tmp_path / "build")
+    world = {"inv": inv, "plan": plan, "store": store, "build": tmp_path / "build", "tmp": tmp_path}
+    raddb = installed(world, HOST, "raddb-q")
+    radius_ip = plan.assignments[(NetworkRole.servers, HOST)].ip
+    sw_ip = plan.assignments[(NetworkRole.management, "hang-trong-sw1")].ip
+    ns = Netns([radius_ip, sw_ip])
+    log = open(raddb / "log" / "debug.log", "w")
+    proc = subprocess.Popen(ns.cmd(["freeradius", "-X", "-d", str(raddb)]), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while "Ready to process requests" not in (raddb / "log" / "debug.log").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        srv = {"ns": ns, "ip": radius_ip}
+        known = inv.camera_index["ht-c01"].mac
+        replies = mab(srv, secret_of(world, "hang-trong-sw1"), sw_ip, ["02:de:ad:be:ef:01", known])
+        assert [r["result"] for r in replies] == ["accept", "accept"]
+        assert replies[0]["attrs"]["Tunnel-Private-Group-Id"] == ["999"]
+        assert replies[1]["attrs"]["Tunnel-Private-Group-Id"] == ["100"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(5)
+        log.close()
+        ns.delete()
