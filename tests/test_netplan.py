@@ -74,7 +74,7 @@ def test_duplicate_addresses_are_rejected_by_camkit() -> None:
     with pytest.raises(InventoryError, match="address 10.0.0.5 is also configured on a:vlan20"):
         check_addresses(docs)
     docs["b"]["network"]["vlans"]["vlan20"]["addresses"] = ["10.0.0.6/23"]
-    with pytest.raises(InventoryError, match="subnet 10.0.0.0/23 overlaps 10.0.0.0/24"):
+    with pytest.raises(InventoryError, match="subnet 10.0.0.0/24 overlaps 10.0.0.0/23"):
         check_addresses(docs)
 
 

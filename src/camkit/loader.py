@@ -298,7 +298,7 @@ def _load_cameras(path: Path, fname: str, site_id: str, cameras: list[Camera],
     col = {h: i + 1 for i, h in enumerate(table.header)}
     validate = Camera.model_validate
     for line, row in table.rows:
-        data: dict[str, Any] = {k: v for k, v in row.items() if v != ""}
+        data: dict[str, Any] = row
         data["site"] = site_id
         try:
             cam = validate(data)
@@ -390,6 +390,7 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                     "give this site or its district/department a server with role 'radius'")
 
     # cameras: ids, MACs, owners, switch ports, coordinates
+    switch_index = {(sid, sw.id): sw for sid, s in sites.items() for sw in s.switches}
     seen_ids: dict[str, Position] = {}
     seen_macs: dict[str, Position] = {}
     ports: dict[tuple[str, str, int], Position] = {}
@@ -412,7 +413,7 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
         if cam.dot1x == Dot1xMode.mab.value and not city.security.allow_mab:
             out.add(pos, f"camera '{cam.id}': MAB is disabled by city.yml security.allow_mab", "use eap-tls")
         if cam.switch is not None and cam.port is not None:
-            switch = next((s for s in site.switches if s.id == cam.switch), None)
+            switch = switch_index.get((site.id, cam.switch))
             if switch is None:
                 out.add(pos, f"camera '{cam.id}': switch '{cam.switch}' is not a switch of site '{site.id}'",
                         suggest(cam.switch, [s.id for s in site.switches]))

@@ -175,7 +175,7 @@ class _Builder:
 class CsvTable:
     file: str
     header: list[str]
-    rows: list[tuple[int, dict[str, str]]]  # (line number, row)
+    rows: list[tuple[int, dict[str, str]]]  # (line number, row without empty cells, values stripped)
 
 
 def load_csv(path: Path, name: str, required: list[str], optional: list[str]) -> CsvTable:
@@ -214,7 +214,7 @@ def load_csv(path: Path, name: str, required: list[str], optional: list[str]) ->
                                            f"row has {len(record)} fields, the header has {width}",
                                            "quote fields that contain commas"))
                 continue
-            rows.append((line, {h: v.strip() for h, v in zip(header, record)}))
+            rows.append((line, {h: s for h, v in zip(header, record) if v and (s := v.strip())}))
     except csv.Error as exc:
         problems.append(Diagnostic(Position(name, reader.line_num, 1), f"CSV syntax error: {exc}"))
     if problems:

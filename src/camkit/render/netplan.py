@@ -17,6 +17,7 @@ from camkit.diagnostics import Diagnostic, InventoryError, Position
 from camkit.model import NetworkRole, Server, ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PROFILE_DIR = Path(__file__).resolve().parents[3] / "netplan"
 VLAN_ORDER = [NetworkRole.servers, NetworkRole.management, NetworkRole.storage, NetworkRole.cameras,
               NetworkRole.operators]
@@ -95,13 +96,16 @@ def check_addresses(docs: dict[str, dict[str, Any]]) -> None:
                                                    f"address {key} is also configured on {seen[key]}",
                                                    "two hosts cannot share an address: check pinned ips"))
                     seen[key] = f"{host}:{ifname}"
-                    cidr = str(ip.cidr)
-                    for other, (onet, where) in nets.items():
-                        if other != cidr and ip.cidr.first <= onet.last and onet.first <= ip.cidr.last:
-                            problems.append(Diagnostic(Position(f"netplan:{host}:{ifname}"),
-                                                       f"subnet {cidr} overlaps {other} on {where}"))
-                            break
-                    nets.setdefault(cidr, (ip.cidr, f"{host}:{ifname}"))
+                    nets.setdefault(str(ip.cidr), (ip.cidr, f"{host}:{ifname}"))
+    # overlapping subnets: a sweep over the sorted intervals (the same subnet on many hosts is fine)
+    ordered = sorted(nets.items(), key=lambda kv: (kv[1][0].first, -kv[1][0].last))
+    reach: tuple[str, IPNetwork, str] | None = None  # the interval reaching furthest so far
+    for b_cidr, (b, b_where) in ordered:
+        if reach is not None and b.first <= reach[1].last:
+            problems.append(Diagnostic(Position(f"netplan:{b_where}"),
+                                       f"subnet {b_cidr} overlaps {reach[0]} on {reach[2]}"))
+        if reach is None or b.last > reach[1].last:
+            reach = (b_cidr, b, b_where)
     if problems:
         raise InventoryError(problems)
 
@@ -119,7 +123,7 @@ class NetplanRenderer(Renderer):
             for server in site.servers:
                 c = server_context(ctx, site, server)
                 text = env.get_template(f"{server.netplan}.yaml.j2").render(**c)
-                docs[c["host"]] = yaml.safe_load(text)
+                docs[c["host"]] = yaml.load(text, Loader=_LOADER)  # noqa: S506 - safe loader
                 if ctx.site is None or ctx.site == sid:
                     out.append(Artifact(f"sites/{sid}/netplan/{c['host']}.yaml", text.encode("utf-8"), sid, 0o600))
         check_addresses(docs)
