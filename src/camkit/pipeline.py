@@ -63,9 +63,9 @@ def lock_is_stale(inv: Inventory, plan: Plan) -> bool:
 def write_lock(inv: Inventory, plan: Plan) -> bool:
     """Record the plan's allocations; atomic; returns whether the file changed."""
     path = inv.root / LOCK_NAME
+    if not lock_is_stale(inv, plan):
+        return False  # same data: leave the file (and its formatting) alone
     text = lock_text(plan)
-    if path.exists() and path.read_text("utf-8") == text:
-        return False
     tmp = path.with_name(f".{LOCK_NAME}.{os.getpid()}")
     tmp.write_text(text, "utf-8")
     tmp.replace(path)
