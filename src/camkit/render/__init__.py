@@ -211,21 +211,29 @@ def write(result: RenderResult, out: Path) -> Changes:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        for path, meta in manifest.items():
+        dirs = sorted({(tmp / path).parent for path in manifest})
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+
+        def put(path: str) -> None:
             dest = tmp / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
             if path in result.artifacts:
                 art = result.artifacts[path][1]
-                dest.write_bytes(art.content)
-                os.chmod(dest, art.mode)
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, art.mode)
+                with os.fdopen(fd, "wb") as fh:
+                    os.fchmod(fd, art.mode)  # whatever the umask
+                    fh.write(art.content)
             else:
                 src = out / path
                 if not src.exists():
-                    continue  # lost by hand; the next full render restores it
+                    return  # lost by hand; the next full render restores it
                 try:
                     os.link(src, dest)
                 except OSError:
                     shutil.copy2(src, dest)
+
+        for path in manifest:
+            put(path)
         (tmp / MANIFEST).write_text(json.dumps({"version": 1, "files": manifest}, indent=1, sort_keys=True) + "\n",
                                     "utf-8")
         if out.exists():
