@@ -342,6 +342,72 @@ def visible_to(unit: str, inventory: Path, as_json: bool) -> None:
     out.print(table)
 
 
+@main.group("size")
+def size_group() -> None:
+    """Sizing: storage and WAN load (figures and sources in camkit/data/sizing.yml)."""
+
+
+UNITS_OPT = click.option("--units", type=click.Choice(["si", "binary", "vendor"]), default="si", show_default=True,
+                         help="si: 1 TB = 10^12 B; binary: TiB; vendor: MB = 10^6 B, GB = 1024 MB, TB = 1024 GB")
+
+
+@size_group.command("storage")
+@click.option("--cameras", type=click.IntRange(min=0), required=True)
+@click.option("--bitrate-mbps", type=click.FloatRange(min=0, min_open=True), required=True, help="10^6 bit/s")
+@click.option("--hours-per-day", type=click.FloatRange(0, 24), default=24, show_default=True)
+@click.option("--days", type=click.FloatRange(min=0), required=True)
+@UNITS_OPT
+@click.option("--json", "as_json", is_flag=True)
+def size_storage(cameras: int, bitrate_mbps: float, hours_per_day: float, days: float, units: str,
+                 as_json: bool) -> None:
+    """Recorded bytes for N cameras at a bitrate: to check the model against published calculators."""
+    from camkit.sizing import in_units, storage_bytes
+
+    total = storage_bytes(cameras, bitrate_mbps, hours_per_day, days)
+    big, big_label = in_units(total, units)
+    small, small_label = in_units(total, units, small=True)
+    if as_json:
+        out.print_json(json.dumps({"bytes": total, "units": units, "value": big, "unit": big_label.split(" ")[0],
+                                   "value_small": small, "unit_small": small_label.split(" ")[0]}))
+    else:
+        out.print(f"{total} bytes = {big:.4f} {big_label} = {small:.2f} {small_label.split(' ')[0]}")
+
+
+@size_group.command("city")
+@inventory_arg
+@UNITS_OPT
+@click.option("--json", "as_json", is_flag=True)
+def size_city_cmd(inventory: Path, units: str, as_json: bool) -> None:
+    """Storage per site (hot, warm, cold) and uplink load, with city totals."""
+    from camkit.sizing import in_units, size_city
+
+    try:
+        inv = pipeline.load(inventory)
+    except InventoryError as exc:
+        fail(exc, as_json)
+    sz = size_city(inv)
+    if as_json:
+        out.print_json(json.dumps({"units": units, "sites": {sid: {
+            "cameras": s.cameras, "bitrate_mbps": round(s.bitrate_mbps, 3), "daily_bytes": s.daily_bytes,
+            "hot_bytes": s.hot_bytes, "warm_bytes": s.warm_bytes, "cold_bytes": s.cold_bytes,
+            "total_bytes": s.total_bytes, "uplink_mbps": round(s.uplink_mbps, 3),
+            "uplink_capacity_mbps": s.uplink_capacity_mbps} for sid, s in sz.sites.items()},
+            "total_bytes": sz.total("total_bytes"), "total_bitrate_mbps": round(sz.total("bitrate_mbps"), 3)}))
+        return
+    label = in_units(0, units)[1].split(" ")[0]
+    table = Table(title=f"Sizing of {inv.city.name} ({label}; {in_units(0, units)[1]})")
+    for col in ("site", "tier", "cameras", "Mb/s recorded", "hot", "warm", "cold", "total", "uplink Mb/s", "of capacity"):
+        table.add_column(col, justify="right")
+    for sid, s in sz.sites.items():
+        table.add_row(sid, str(s.tier), str(s.cameras), f"{s.bitrate_mbps:.0f}", f"{in_units(s.hot_bytes, units)[0]:.1f}",
+                      f"{in_units(s.warm_bytes, units)[0]:.1f}", f"{in_units(s.cold_bytes, units)[0]:.1f}",
+                      f"{in_units(s.total_bytes, units)[0]:.1f}", f"{s.uplink_mbps:.0f}",
+                      f"{s.uplink_utilisation:.0%}")
+    out.print(table)
+    out.print(f"city: {sz.total('cameras'):.0f} cameras, {sz.total('bitrate_mbps') / 1000:.2f} Gb/s recorded, "
+              f"{in_units(sz.total('total_bytes'), units)[0]:.0f} {label} provisioned")
+
+
 @main.group("secrets")
 def secrets_group() -> None:
     """The secrets store (Ansible Vault): PKI, RADIUS secrets; password from CAMKIT_VAULT_PASSWORD_FILE."""

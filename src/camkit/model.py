@@ -240,6 +240,26 @@ class Tiers(Strict):
         return self
 
 
+class StoragePolicy(Strict):
+    """How recordings are kept; sizing reads it (figures and sources in camkit/data/sizing.yml)."""
+
+    hot_days: int = Field(default=7, ge=0, le=3650, description="recent days on the recording site's hot disks")
+    hot_replicas: int = Field(default=3, ge=1, le=5, description="tier 1/2 hot tier: Ceph replicas")
+    local_raid_factor: float = Field(default=1.25, ge=1, le=3, description="tier 3 local disks: RAID6 8+2 = 1.25")
+    ec_data_chunks: int = Field(default=4, ge=1, le=32, description="warm/cold object store erasure coding k")
+    ec_coding_chunks: int = Field(default=2, ge=0, le=16, description="erasure coding m")
+    filesystem_overhead_percent: int = Field(default=5, ge=0, le=50)
+    headroom_percent: int = Field(default=20, ge=0, le=400)
+    tier2_backup_percent: int = Field(default=10, ge=0, le=100,
+                                      description="share of tier-2 recordings backed up to the city")
+    tier1_archive_percent: int = Field(default=5, ge=0, le=100,
+                                       description="share of the city's recordings kept as evidence in the cold tier")
+    tier1_archive_days: int = Field(default=365, ge=0, le=36500)
+    relay_concurrency_percent: int = Field(default=5, ge=0, le=100,
+                                           description="share of a site's cameras watched from upper tiers at once")
+    uplink_alert_percent: int = Field(default=80, ge=1, le=100)
+
+
 class City(Strict):
     id: Slug
     name: str = Field(min_length=1)
@@ -254,6 +274,7 @@ class City(Strict):
     services: Services
     tiers: Tiers
     security: SecurityBaseline = Field(default_factory=SecurityBaseline)
+    storage: StoragePolicy = Field(default_factory=StoragePolicy)
 
 
 # --- sites and profiles -------------------------------------------------------------------------
@@ -411,7 +432,7 @@ CAMERA_REQUIRED = [
     "id", "name", "type", "purpose", "lat", "lon", "address", "height_m", "status", "connection",
     "vendor", "model", "resolution_mp", "codec", "fps", "mac", "dot1x", "analytics", "switch", "port",
 ]
-CAMERA_OPTIONAL = ["owner", "stream_url", "ip"]
+CAMERA_OPTIONAL = ["owner", "stream_url", "ip", "bitrate_mbps"]
 
 
 def _literal(enum: type[Enum]) -> Any:
@@ -456,6 +477,8 @@ class Camera(Strict):
     stream_url: str | None = None
     ip: str | None = Field(default=None, pattern=r"^\d{1,3}(\.\d{1,3}){3}$",
                            description="existing address to keep (legacy cameras); must lie in the camera subnet")
+    bitrate_mbps: float | None = Field(default=None, gt=0, le=100,
+                                       description="measured or configured bitrate; empty: from the sizing table")
     site: Slug = Field(description="set by the loader from the file name")
 
     @field_validator("mac", mode="before")

@@ -77,12 +77,13 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.netplan import NetplanRenderer
     from camkit.render.nftables import NftablesRenderer
     from camkit.render.radius import RadiusRenderer
+    from camkit.render.sizing import SizingRenderer
     from camkit.render.switches import SwitchRenderer
     from camkit.render.wireguard import WireguardRenderer
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
                                    FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer,
-                                   RadiusRenderer, WireguardRenderer]
+                                   RadiusRenderer, WireguardRenderer, SizingRenderer]
     return {r.family: r for r in table}
 
 

@@ -1,0 +1,155 @@
+"""Sizing: camera bitrates, storage per site (hot/warm/cold), WAN load per uplink.
+
+Every figure comes from `camkit/data/sizing.yml` (with its source) or the city's storage policy.
+Bytes are exact integers; units are chosen at the edge: SI (1 TB = 10^12 B), binary (TiB = 2^40 B)
+or the vendor-calculator convention (MB = 10^6 B, GB = 1024 MB, TB = 1024 GB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from camkit.loader import Inventory
+from camkit.model import Camera, SiteKind
+
+DATA = Path(__file__).resolve().parent / "data" / "sizing.yml"
+Units = Literal["si", "binary", "vendor"]
+UNIT: dict[str, tuple[str, str, float]] = {
+    # name -> (label of the large unit, label of the small one, bytes per large unit)
+    "si": ("TB", "GB", 1e12),
+    "binary": ("TiB", "GiB", float(2**40)),
+    "vendor": ("TB", "GB", 1e6 * 1024 * 1024),
+}
+SMALL = {"si": 1e9, "binary": float(2**30), "vendor": 1e6 * 1024}
+
+
+@lru_cache(maxsize=1)
+def table() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(DATA.read_text("utf-8"))
+
+
+def storage_bytes(cameras: int, bitrate_mbps: float, hours_per_day: float, days: float) -> int:
+    """Bytes recorded: cameras x bitrate (10^6 bit/s) x seconds recorded / 8."""
+    return round(cameras * bitrate_mbps * 1e6 / 8 * 3600 * hours_per_day * days)
+
+
+def in_units(n_bytes: float, units: str, small: bool = False) -> tuple[float, str]:
+    big_label, small_label, per = UNIT[units]
+    if small:
+        return n_bytes / SMALL[units], small_label + (" (vendor: 1 GB = 1024 x 10^6 B)" if units == "vendor" else "")
+    return n_bytes / per, big_label + (" (vendor: 1 TB = 1024 x 1024 x 10^6 B)" if units == "vendor" else "")
+
+
+def camera_mbps(cam: Camera) -> float:
+    """Per-camera bitrate: the inventory's value, else pixels x fps x bits/pixel(codec) x activity(purpose)."""
+    if cam.bitrate_mbps is not None:
+        return cam.bitrate_mbps
+    t = table()["bitrate"]
+    return cam.resolution_mp * cam.fps * t["bits_per_pixel"][cam.codec] * t["activity"][cam.purpose]
+
+
+@dataclass
+class SiteSize:
+    site: str
+    tier: int
+    cameras: int
+    bitrate_mbps: float  # sum of the site's recorded streams
+    daily_bytes: int  # logical recordings per day
+    retention_days: int
+    hot_bytes: int = 0  # provisioned (protection, file system overhead and headroom included)
+    warm_bytes: int = 0
+    cold_bytes: int = 0
+    logical_bytes: int = 0  # what is kept, before protection and overheads
+    uplink_capacity_mbps: int = 0
+    uplink: dict[str, float] = field(default_factory=dict)  # Mbps by cause
+
+    @property
+    def total_bytes(self) -> int:
+        return self.hot_bytes + self.warm_bytes + self.cold_bytes
+
+    @property
+    def uplink_mbps(self) -> float:
+        return sum(self.uplink.values())
+
+    @property
+    def uplink_utilisation(self) -> float:
+        return self.uplink_mbps / self.uplink_capacity_mbps if self.uplink_capacity_mbps else 0.0
+
+
+@dataclass
+class CitySize:
+    sites: dict[str, SiteSize]
+
+    def total(self, attr: str) -> float:
+        return sum(getattr(s, attr) for s in self.sites.values())
+
+
+def size_city(inv: Inventory) -> CitySize:
+    pol = inv.city.storage
+    duty = table()["recording"]["duty"]
+    overhead = (1 + pol.filesystem_overhead_percent / 100) * (1 + pol.headroom_percent / 100)
+    ec = (pol.ec_data_chunks + pol.ec_coding_chunks) / pol.ec_data_chunks
+    sites: dict[str, SiteSize] = {}
+    for sid, site in inv.sites.items():
+        cams = inv.cameras_by_site[sid]
+        base = inv.city.tiers.of(site.tier)
+        mbps = sum(camera_mbps(c) for c in cams)
+        daily = storage_bytes(1, mbps, 24 * duty[base.recording], 1)
+        s = SiteSize(sid, site.tier, len(cams), mbps, daily, base.retention_days,
+                     uplink_capacity_mbps=site.uplink.capacity_mbps)
+        if site.kind is SiteKind.private_system:
+            # recorded by the parent: the streams cross the private uplink (tunnel), storage is the parent's
+            s.uplink["published streams"] = mbps
+            sites[sid] = s
+            continue
+        # tier 3 keeps everything on local disks; tiers 1-2 keep hot_days on replicated disks, the rest
+        # on the erasure-coded object store
+        hot_days = base.retention_days if site.tier == 3 else min(pol.hot_days, base.retention_days)
+        warm_days = base.retention_days - hot_days
+        factor = pol.local_raid_factor if site.tier == 3 else pol.hot_replicas
+        s.logical_bytes = daily * base.retention_days
+        s.hot_bytes = round(daily * hot_days * factor * overhead)
+        s.warm_bytes = round(daily * warm_days * ec * overhead)
+        sites[sid] = s
+    # private systems are recorded by their parent
+    for sid, site in inv.sites.items():
+        if site.kind is SiteKind.private_system and site.parent in sites:
+            parent, child = sites[site.parent], sites[sid]
+            pbase = inv.city.tiers.of(parent.tier)
+            extra = storage_bytes(1, child.bitrate_mbps, 24 * duty[pbase.recording], 1)
+            parent.daily_bytes += extra
+            parent.logical_bytes += extra * pbase.retention_days
+            factor = pol.local_raid_factor if parent.tier == 3 else pol.hot_replicas
+            hot_days = pbase.retention_days if parent.tier == 3 else min(pol.hot_days, pbase.retention_days)
+            parent.hot_bytes += round(extra * hot_days * factor * overhead)
+            parent.warm_bytes += round(extra * (pbase.retention_days - hot_days) * ec * overhead)
+    # the city: tier-2 backups and the evidence archive, on its object store
+    iocs = [sid for sid, s in inv.sites.items() if s.kind is SiteKind.city_ioc]
+    if iocs:
+        ioc = sites[iocs[0]]
+        backup = sum(s.daily_bytes * pol.tier2_backup_percent / 100 for s in sites.values() if s.tier == 2)
+        backup_logical = round(backup * inv.city.tiers.tier2.retention_days)
+        archive = sum(s.daily_bytes for s in sites.values()) * pol.tier1_archive_percent / 100
+        archive_logical = round(archive * pol.tier1_archive_days)
+        ioc.cold_bytes += round((backup_logical + archive_logical) * ec * overhead)
+        ioc.logical_bytes += backup_logical + archive_logical
+        for s in sites.values():
+            if s.tier == 2 and inv.city.tiers.tier2.backup_to_city:
+                s.uplink["backup to the city"] = s.daily_bytes * pol.tier2_backup_percent / 100 * 8 / 86400 / 1e6
+    # on-demand relays up the tiers: a share of each site's streams, on its uplink and its ancestors'
+    for sid, site in inv.sites.items():
+        if site.kind is SiteKind.private_system:
+            continue
+        relay = sites[sid].bitrate_mbps * pol.relay_concurrency_percent / 100
+        chain = [sid, *inv.ancestors(sid)]
+        for hop in chain:
+            if inv.sites[hop].parent is None:
+                break
+            key = "relays up (own cameras)" if hop == sid else "relays up (sites below)"
+            sites[hop].uplink[key] = sites[hop].uplink.get(key, 0.0) + relay
+    return CitySize(sites)

@@ -1,0 +1,106 @@
+"""Sizing: checked against published calculators under the unit convention each one uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from camkit import pipeline
+from camkit.sizing import camera_mbps, in_units, size_city, storage_bytes
+
+from conftest import EXAMPLE, append_row, camera
+
+
+@pytest.mark.parametrize("cameras, mbps, hours, days, units, small, published, tol, source", [
+    # a-soni.com FAQ: 5 cameras, CBR 1.5 Mbps, 10 days -> "15.8GB per day per camera", "790GB" (1 GB = 1024 MB)
+    (1, 1.5, 24, 1, "vendor", True, 15.8, 0.05, "a-soni FAQ, per camera per day"),
+    (5, 1.5, 24, 10, "vendor", True, 790, 1.5, "a-soni FAQ, total (they multiply the rounded 15.8)"),
+    # xvraid.com: 32 channels, 30 days, main stream 4096 kbps -> 39.56 TB, sub stream 1024 kbps -> 9.89 TB
+    (32, 4, 24, 30, "vendor", False, 39.56, 0.01, "xvraid, main stream"),
+    (32, 1, 24, 30, "vendor", False, 9.89, 0.01, "xvraid, sub stream"),
+    # Provision-ISR NVR manual appendix B: 4 channels at 900 MB/h (2 Mbps row), 24 h x 30 days -> 2531.25 GB
+    (4, 2, 24, 30, "vendor", True, 2531.25, 0.001, "Provision-ISR NVR manual"),
+    # Key Digital NVR calculator: 2 MP H.264 ~4 Mbps, 30 days -> ~1.3 TB; 8 MP ~16 Mbps -> ~5.2 TB (SI)
+    (1, 4, 24, 30, "si", False, 1.3, 0.01, "Key Digital, 2 MP"),
+    (1, 16, 24, 30, "si", False, 5.2, 0.02, "Key Digital, 8 MP"),
+])
+def test_storage_matches_published_calculators(cameras: int, mbps: float, hours: float, days: float, units: str,
+                                               small: bool, published: float, tol: float, source: str) -> None:
+    value, _ = in_units(storage_bytes(cameras, mbps, hours, days), units, small=small)
+    assert abs(value - published) <= tol, (source, value)
+
+
+def test_units_differ_as_defined() -> None:
+    n = 10**12
+    assert in_units(n, "si")[0] == 1.0
+    assert in_units(n, "binary") == (n / 2**40, "TiB")
+    assert in_units(n, "vendor")[0] == pytest.approx(n / (1e6 * 1024 * 1024))
+    assert "1024 x 1024 x 10^6 B" in in_units(n, "vendor")[1]
+
+
+def test_bitrate_formula_reproduces_its_source() -> None:
+    inv = pipeline.load(EXAMPLE)
+    cam = inv.camera_index["ioc-c01"]  # axis 4 MP H.265 25 fps, security
+    assert camera_mbps(cam) == pytest.approx(4 * 25 * 0.032)
+    # Key Digital's table, H.264 at 30 fps: 2 MP ~4, 4 MP ~7, 8 MP (3840x2160) ~16 Mb/s
+    for mp, published in ((2.07, 4), (4, 7.7), (8.29, 16)):
+        probe = cam.model_copy(update={"resolution_mp": mp, "codec": "h264", "fps": 30})
+        assert camera_mbps(probe) == pytest.approx(published, rel=0.05)
+
+
+def test_inventory_bitrate_overrides_the_table(inventory: Path) -> None:
+    path = inventory / "cameras" / "hang-bac.csv"
+    lines = path.read_text("utf-8").splitlines()
+    path.write_text("\n".join([lines[0] + ",bitrate_mbps"] + [line + "," for line in lines[1:]]) + "\n", "utf-8")
+    append_row(path, camera(bitrate_mbps="2.5"))
+    inv = pipeline.load(inventory)
+    assert camera_mbps(inv.camera_index["new-c01"]) == 2.5
+
+
+def test_site_storage_arithmetic() -> None:
+    inv = pipeline.load(EXAMPLE)
+    sz = size_city(inv)
+    pol = inv.city.storage
+    ward = sz.sites["hang-bac"]  # tier 3: all retention on local RAID
+    own = sum(camera_mbps(c) for c in inv.cameras_by_site["hang-bac"])
+    private = sum(camera_mbps(c) for c in inv.cameras_by_site["toa-nha-hang-bac"])
+    daily = storage_bytes(1, own, 24, 1) + storage_bytes(1, private, 24, 1)  # it records its private system
+    overhead = (1 + pol.filesystem_overhead_percent / 100) * (1 + pol.headroom_percent / 100)
+    assert ward.daily_bytes == daily
+    assert ward.hot_bytes == pytest.approx(daily * 30 * pol.local_raid_factor * overhead, rel=1e-6)
+    assert ward.warm_bytes == 0
+    district = sz.sites["hoan-kiem"]  # tier 2: 7 hot days on 3 replicas, 23 warm days on EC 4+2
+    d = district.daily_bytes
+    assert district.hot_bytes == pytest.approx(d * 7 * 3 * overhead, rel=1e-6)
+    assert district.warm_bytes == pytest.approx(d * 23 * 1.5 * overhead, rel=1e-6)
+    assert sz.sites["toa-nha-hang-bac"].total_bytes == 0
+    assert sz.sites["toa-nha-hang-bac"].uplink["published streams"] == pytest.approx(private)
+    assert sz.sites["ioc"].cold_bytes > 0  # tier-2 backups and the evidence archive
+
+
+def test_relays_add_up_the_tree() -> None:
+    inv = pipeline.load(EXAMPLE)
+    sz = size_city(inv)
+    share = inv.city.storage.relay_concurrency_percent / 100
+    ward = sz.sites["hang-trong"]
+    assert ward.uplink["relays up (own cameras)"] == pytest.approx(ward.bitrate_mbps * share)
+    below = sum(sz.sites[w].bitrate_mbps for w in ("hang-trong", "hang-bac", "trang-tien")) * share
+    assert sz.sites["hoan-kiem"].uplink["relays up (sites below)"] == pytest.approx(below)
+    assert sz.sites["ioc"].uplink == {}
+
+
+def test_size_storage_cli(cli) -> None:  # type: ignore[no-untyped-def]
+    res = cli("size", "storage", "--cameras", "32", "--bitrate-mbps", "4", "--days", "30", "--units", "vendor", "--json")
+    body = json.loads(res.output)
+    assert body["bytes"] == 41_472_000_000_000 and body["unit"] == "TB"
+    assert body["value"] == pytest.approx(39.55, abs=0.01)
+    res = cli("size", "storage", "--cameras", "1", "--bitrate-mbps", "0", "--days", "1")
+    assert res.exit_code == 2
+
+
+def test_size_city_cli_totals(cli) -> None:  # type: ignore[no-untyped-def]
+    body = json.loads(cli("size", "city", EXAMPLE, "--json").output)
+    assert sum(s["cameras"] for s in body["sites"].values()) == 40
+    assert body["total_bytes"] == sum(s["total_bytes"] for s in body["sites"].values())
