@@ -49,7 +49,6 @@ def install(inv: Inventory, store: Store, rendered: Path, host: str, dest: Path,
             os.chmod(f, 0o600)
     conf = dest / "radiusd.conf"
     text = conf.read_text()
-    text = re.sub(r"^raddbdir = .*$", f"raddbdir = {dest}", text, flags=re.M)
     if logdir is not None:
         text = re.sub(r"^logdir = .*$", f"logdir = {logdir}", text, flags=re.M)
     if run_dir is not None:
