@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Build the local systemd host image the rig and Molecule use (no registry can be reached here).
-# Idempotent: does nothing when the image exists. Usage: rig/build-host-image.sh [IMAGE]
+# Build the local Debian 12 systemd host image the rig and Molecule use (no registry is reachable
+# here). The tag is a hash of rig/host-packages.txt, so changing the package list builds a new image.
+# Idempotent: does nothing when the image exists. Prints the image name last.
 set -euo pipefail
-IMAGE="${1:-localhost/camkit-host:systemd}"
-export CONTAINERS_CONF="${CONTAINERS_CONF:-$(cd "$(dirname "$0")" && pwd)/containers.conf}"
-if podman image exists "$IMAGE"; then
-    echo "$IMAGE exists"
-    exit 0
+HERE="$(cd "$(dirname "$0")" && pwd)"
+TAG="$(sha256sum "$HERE/host-packages.txt" | cut -c1-12)"
+IMAGE="${1:-localhost/camkit-host:$TAG}"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$HERE/containers.conf}"
+if ! podman image exists "$IMAGE"; then
+    ROOTFS="$(mktemp -d /tmp/camkit-rootfs.XXXXXX)"
+    trap 'rm -rf "$ROOTFS"' EXIT
+    PACKAGES="$(grep -v '^#' "$HERE/host-packages.txt" | paste -sd, -)"
+    debootstrap --variant=minbase --include="$PACKAGES" bookworm "$ROOTFS" http://deb.debian.org/debian >/dev/null
+    # packages must not start their services at build time; systemd starts what is enabled at boot
+    tar -C "$ROOTFS" -c . | podman import --change 'CMD ["/sbin/init"]' - "$IMAGE" >/dev/null
 fi
-ROOTFS="$(mktemp -d /tmp/camkit-rootfs.XXXXXX)"
-trap 'rm -rf "$ROOTFS"' EXIT
-debootstrap --variant=minbase \
-    --include=python3,openssh-server,iproute2,nftables,systemd,systemd-sysv,dbus,iputils-ping \
-    bookworm "$ROOTFS" http://deb.debian.org/debian >/dev/null
-tar -C "$ROOTFS" -c . | podman import --change 'CMD ["/sbin/init"]' - "$IMAGE" >/dev/null
-echo "built $IMAGE"
+echo "$IMAGE"

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RIG_DIR = Path(__file__).resolve().parents[2] / "rig"
-IMAGE = "localhost/camkit-host:systemd"
+
+
+def image_name() -> str:
+    """The host image tag is a hash of rig/host-packages.txt (as in rig/build-host-image.sh)."""
+    import hashlib
+
+    return "localhost/camkit-host:" + hashlib.sha256((RIG_DIR / "host-packages.txt").read_bytes()).hexdigest()[:12]
+
+
+IMAGE = image_name()
 
 
 def podman_env() -> dict[str, str]:

@@ -1,0 +1,71 @@
+"""Ansible roles: every variable documented once and in the argument spec; Molecule for every role."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from camkit.rig import IMAGE, ensure_image, podman_env
+
+from conftest import ROOT
+
+ROLES = sorted(p.parent.parent for p in (ROOT / "roles").glob("*/defaults/main.yml"))
+
+
+def test_there_are_roles() -> None:
+    assert {r.name for r in ROLES} >= {"nftables", "freeradius"}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_defaults_and_argument_specs_agree(role: Path) -> None:
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(spec), "defaults/main.yml and meta/argument_specs.yml list different variables"
+    for name, opt in spec.items():
+        assert name.startswith(f"{role.name}_"), f"{name}: variables are prefixed with the role name"
+        assert opt.get("description"), f"{name}: no description in the argument spec"
+        if not opt.get("required"):
+            assert opt.get("default") == defaults[name], f"{name}: default differs between the two files"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_default_is_commented(role: Path) -> None:
+    lines = (role / "defaults" / "main.yml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^[a-z_]+:", line):
+            assert i > 0 and lines[i - 1].startswith("#"), f"{role.name}: '{line}' has no comment above it"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_per_distro_vars(role: Path) -> None:
+    for distro in ("Debian", "Ubuntu"):
+        assert (role / "vars" / f"{distro}.yml").exists(), f"{role.name}: vars/{distro}.yml missing"
+
+
+def test_yamllint_is_clean() -> None:
+    res = subprocess.run([sys.executable, "-m", "yamllint", "-s", "roles/"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", [r for r in ROLES if (r / "molecule" / "default").is_dir()], ids=lambda p: p.name)
+def test_molecule(role: Path) -> None:
+    """create, converge, idempotence, verify (testinfra), destroy on the local systemd image."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "ansible_collections.py")], check=True, capture_output=True)
+    ensure_image()
+    env = podman_env() | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"),
+        "CAMKIT_HOST_IMAGE": IMAGE,
+        "NO_COLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    res = subprocess.run([str(Path(sys.executable).parent / "molecule"), "test"], cwd=role, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
