@@ -6,6 +6,9 @@
     invoke test             the whole test suite (what .ci/run runs)
     invoke goldens [--update]
     invoke bench            validate and render of inventories/hanoi, median of several runs
+    invoke rig-up --site ID [--site ID ...]   the site's servers as systemd containers, site.yml applied
+    invoke rig-verify --site ID               camkit verify --hosts podman on the rig
+    invoke rig-down                           remove every rig container and network
 """
 
 from __future__ import annotations
@@ -101,3 +104,34 @@ def bench(c: Context, inventory: str = "inventories/hanoi", runs: int = 5, radiu
     failed = [m.step for m in results if m.median_s > TARGETS[m.step][0] or m.max_mib > TARGETS[m.step][1]]
     if failed:
         raise Exit(f"over target: {', '.join(failed)}", code=1)
+
+
+@task(iterable=["site"], help={"inventory": "inventory folder", "site": "site id (repeat for several)"})
+def rig_up(c: Context, site: list[str], inventory: str = "inventories/example") -> None:
+    """Create the sites' networks and server containers and converge them with playbooks/site.yml."""
+    from camkit.siterig import SiteRig
+
+    if not site:
+        raise Exit("give at least one --site", code=2)
+    rig = SiteRig(ROOT / inventory)
+    print(rig.up(site))
+    print("timings (s):", rig.timings)
+
+
+@task(help={"inventory": "inventory folder", "site": "site id"})
+def rig_verify(c: Context, site: str, inventory: str = "inventories/example") -> None:
+    """Run `camkit verify --hosts podman` against the rig's containers of a site."""
+    from camkit.siterig import SiteRig
+
+    rig = SiteRig(ROOT / inventory)
+    env = rig.env()
+    c.run(f"{_python()} -m camkit.cli verify {inventory} --site {site} --hosts podman --store {rig.store} "
+          f"--out {rig.work / 'verify' / site}", env=env, pty=False)
+
+
+@task
+def rig_down(c: Context) -> None:
+    """Remove every container and network the rig created (by label)."""
+    from camkit.siterig import SiteRig
+
+    print(f"removed {SiteRig.down()} rig objects")

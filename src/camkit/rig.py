@@ -17,10 +17,11 @@ RIG_DIR = Path(__file__).resolve().parents[2] / "rig"
 
 
 def image_name() -> str:
-    """The host image tag is a hash of rig/host-packages.txt (as in rig/build-host-image.sh)."""
+    """The host image tag is a hash of the package list and the build script (as in rig/build-host-image.sh)."""
     import hashlib
 
-    return "localhost/camkit-host:" + hashlib.sha256((RIG_DIR / "host-packages.txt").read_bytes()).hexdigest()[:12]
+    data = (RIG_DIR / "host-packages.txt").read_bytes() + (RIG_DIR / "build-host-image.sh").read_bytes()
+    return "localhost/camkit-host:" + hashlib.sha256(data).hexdigest()[:12]
 
 
 IMAGE = image_name()
