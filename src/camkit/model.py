@@ -162,6 +162,15 @@ class Kubernetes(Strict):
     version: str = Field(default="1.33.0", pattern=r"^\d+\.\d+\.\d+$")
     pod_cidr: str = "10.42.0.0/16"
     service_cidr: str = "10.43.0.0/16"
+    rke2_version: str = Field(default="v1.33.5+rke2r1", pattern=r"^v\d+\.\d+\.\d+\+rke2r\d+$",
+                              description="RKE2 release the nodes run (its minor follows `version`)")
+    airgap_bundle: str | None = Field(
+        default=None, description="folder on the Ansible controller with the RKE2 air-gap artifacts of "
+        "`rke2_version` (install.sh, rke2.linux-amd64.tar.gz, rke2-images.linux-amd64.tar.zst, "
+        "sha256sum-amd64.txt); without it the k8s_node role prepares nodes and says it did not install RKE2")
+    registry_mirror: str | None = Field(
+        default=None, pattern=r"^https://[^\s/]+(:\d+)?$",
+        description="registry mirror every node pulls through (air-gapped sites), e.g. https://registry.ioc:5000")
 
 
 class NetworkSpec(Strict):

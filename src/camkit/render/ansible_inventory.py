@@ -112,7 +112,10 @@ class AnsibleInventoryRenderer(Renderer):
         def service_ips(names: list[str]) -> list[str]:
             return ips(names)
 
-        yield Artifact("ansible/group_vars/all.yml", yaml_bytes({
+        k8s_optional = {f"camkit_kubernetes_{k}": v for k, v in (("airgap_bundle", city.kubernetes.airgap_bundle),
+                                                                 ("registry_mirror", city.kubernetes.registry_mirror))
+                        if v is not None}
+        yield Artifact("ansible/group_vars/all.yml", yaml_bytes(k8s_optional | {
             "camkit_city_id": city.id,
             "camkit_city_name": city.name,
             "camkit_timezone": city.timezone,
@@ -120,6 +123,7 @@ class AnsibleInventoryRenderer(Renderer):
             "camkit_dns_servers": service_ips(city.services.dns.servers),
             "camkit_syslog_servers": service_ips(city.services.syslog.servers),
             "camkit_kubernetes_version": city.kubernetes.version,
+            "camkit_kubernetes_rke2_version": city.kubernetes.rke2_version,
             "camkit_kubernetes_pod_cidr": city.kubernetes.pod_cidr,
             "camkit_kubernetes_service_cidr": city.kubernetes.service_cidr,
         }, HEADER))
