@@ -53,6 +53,15 @@ def test_yamllint_is_clean() -> None:
     assert res.returncode == 0, res.stdout
 
 
+def test_ansible_lint_production_profile() -> None:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "ansible_collections.py")], check=True, capture_output=True)
+    env = dict(os.environ) | {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"), "NO_COLOR": "1",
+                              "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = subprocess.run([str(Path(sys.executable).parent / "ansible-lint"), "roles/", "playbooks/"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("role", [r for r in ROLES if (r / "molecule" / "default").is_dir()], ids=lambda p: p.name)
 def test_molecule(role: Path) -> None:

@@ -73,6 +73,7 @@ def test_verify_passes_on_the_converged_site(rig: SiteRig, site: str) -> None:
                   "planned_addresses_are_up", "sshd_effective_settings", "time_sync_configured"):
         assert {f"test_{check}[{h}]" for h in hosts} <= set(rows), check
     if site == DISTRICT:
+        assert rows["test_wireguard_tunnel_configured[hoan-kiem-gw1]"]["status"] == "pass"
         assert rows["test_radius_accepts_the_inventory_macs[hoan-kiem-radius1]"]["status"] == "pass"
         assert rows["test_radius_refuses_an_unknown_mac[hoan-kiem-radius1]"]["status"] == "pass"
     assert "PASS" in report and "render checked against" in report.lower()

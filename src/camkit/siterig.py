@@ -81,6 +81,7 @@ class SiteRig:
         venv_bin = str(Path(sys.executable).parent)
         env = podman_env() | {
             "CAMKIT_VAULT_PASSWORD_FILE": str(pw),
+            "ANSIBLE_VAULT_PASSWORD_FILE": str(pw),
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"),
             "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
@@ -142,7 +143,7 @@ class SiteRig:
                 created.append(name)
                 continue
             args = ["run", "-d", "--name", name, "--hostname", h, "--label", label, "--systemd=always",
-                    "--cap-add", "NET_ADMIN"]
+                    "--cap-add", "NET_ADMIN", "--device", "/dev/net/tun"]
             for a in sorted(self.plan.for_host(h), key=lambda a: a.role.value):
                 if a.kind != "gateway" and a.role in nets:
                     args += ["--network", f"{nets[a.role]}:ip={a.ip}"]
@@ -174,7 +175,9 @@ class SiteRig:
         root = self.work / "rig-inventory"
         (root / "host_vars").mkdir(parents=True, exist_ok=True)
         hosts = [h for s in sites for h in self.servers(s)]
-        doc = {"all": {"vars": {"ansible_connection": "containers.podman.podman"}, "hosts": {h: None for h in hosts}}}
+        # no WireGuard kernel module on these machines: tunnels run in wireguard-go
+        doc = {"all": {"vars": {"ansible_connection": "containers.podman.podman", "camkit_wireguard_userspace": True},
+                       "hosts": {h: None for h in hosts}}}
         (root / "hosts.yml").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         for h in hosts:
             (root / "host_vars" / f"{h}.yml").write_text(json.dumps({"ansible_host": container_name(h)}) + "\n")

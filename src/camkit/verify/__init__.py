@@ -93,8 +93,8 @@ def nft_listing(ruleset: bytes) -> str:
     return res.stdout
 
 
-def expectations(inv: Inventory, plan: Plan, site: str, targets: Targets, probe_dir: str = "/run/camkit-verify"
-                 ) -> dict[str, Any]:
+def expectations(inv: Inventory, plan: Plan, site: str, targets: Targets, probe_dir: str = "/run/camkit-verify",
+                 store_dir: Path | None = None) -> dict[str, Any]:
     s = inv.sites[site]
     rhash, files = render_hash(inv, plan, site)
     ntp = [a.ip for n in inv.city.services.ntp.servers if (a := plan.assignments.get((NetworkRole.servers, n)))]
@@ -116,6 +116,21 @@ def expectations(inv: Inventory, plan: Plan, site: str, targets: Targets, probe_
         nft_path = f"sites/{site}/nftables/{host}.nft"
         if nft_path in files:
             e["nftables"] = nft_listing(files[nft_path])
+        wg_conf = f"sites/{site}/wireguard/{host}.conf"
+        if wg_conf in files:
+            meta = json.loads(files[f"sites/{site}/wireguard/{host}.json"])
+            port = next((line.split("=")[1].strip() for line in files[wg_conf].decode().splitlines()
+                         if line.startswith("ListenPort")), None)
+            peers = meta.get("peers") or [meta["peer"]]
+            keys = None
+            if store_dir is not None:
+                pub = [Path(store_dir) / "public" / "wireguard" / f"{p}.pub" for p in peers]
+                keys = sorted(p.read_text().strip() for p in pub) if all(p.exists() for p in pub) else None
+            # a spoke without ListenPort listens on a port of its own choosing
+            sockets += [f"udp 0.0.0.0:{port or '*'}", f"udp [::]:{port or '*'}"]
+            services.append(f"wg-quick@{meta['interface']}")
+            e["wireguard"] = {"interface": meta["interface"], "listen_port": port, "peers": peers, "peer_keys": keys,
+                              "addresses": meta.get("addresses") or [meta["address"]]}
         if ServerRole.radius in server.roles and servers_ip:
             sockets += [f"udp {servers_ip}:1812", f"udp {servers_ip}:1813"]
             services.append("freeradius")
@@ -169,7 +184,7 @@ def prepare_probes(expect: dict[str, Any], store_dir: Path) -> None:
         secret = store.doc(p["site"]).get("switch_radius_secrets", {}).get(p["switch"])
         if secret is None:
             raise RuntimeError(f"the secrets store has no RADIUS secret for {p['switch']}: run `camkit secrets init`")
-        if p["route"]:
+        if p["route"]:  # the stand-in reaches the server's address through the server's management address
             podman("exec", p["container"], "sh", "-c", f"ip route replace {p['route']}")
         with tempfile.TemporaryDirectory() as tmp:
             f = Path(tmp) / "secret"
@@ -188,7 +203,7 @@ def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path
     if site not in inv.sites:
         raise KeyError(site)
     out = Path(out).resolve()
-    expect = expectations(inv, plan, site, targets)
+    expect = expectations(inv, plan, site, targets, store_dir=store_dir)
     expect["inventory"] = {"path": str(inventory), **inventory_version(Path(inventory))}
     out.mkdir(parents=True, exist_ok=True)
     (out / "expectations.json").write_text(json.dumps(expect, indent=1, sort_keys=True) + "\n")

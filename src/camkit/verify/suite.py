@@ -46,6 +46,12 @@ def test_listening_sockets(name: str) -> None:
     res = host_of(name).run("ss -H -tuln")
     assert res.rc == 0, res.stderr
     seen, want = _sockets(res.stdout), set(HOSTS[name]["sockets"])
+    # "udp 0.0.0.0:*" stands for one socket on a port the daemon picks (a WireGuard spoke)
+    for pattern in [w for w in want if w.endswith(":*")]:
+        match = sorted(x for x in seen if x.startswith(pattern[:-1]))
+        want.discard(pattern)
+        if match:
+            want.add(match[0])
     extra, missing = sorted(seen - want), sorted(want - seen)
     assert not extra and not missing, f"unexpected listening sockets: {extra}; expected but absent: {missing}"
 
@@ -112,6 +118,27 @@ def test_time_sync_configured(name: str) -> None:
     assert not absent, f"chronyd does not use {absent}"
     tz = h.file("/etc/localtime").linked_to
     assert tz.endswith(want["timezone"]), f"time zone {tz}, expected {want['timezone']}"
+
+
+if by_host("wireguard"):  # only sites with a tunnel endpoint get this check
+
+    @pytest.mark.parametrize("name", by_host("wireguard"))
+    def test_wireguard_tunnel_configured(name: str) -> None:
+        h, wg = host_of(name), HOSTS[name]["wireguard"]
+        iface = wg["interface"]
+        res = h.run(f"wg show {iface} peers")
+        assert res.rc == 0, f"no WireGuard interface {iface}: {res.stderr.strip()}"
+        peers = sorted(res.stdout.split())
+        if wg["peer_keys"] is not None:
+            assert peers == wg["peer_keys"], f"peers {peers}, expected the keys of {wg['peers']}"
+        else:
+            assert len(peers) == len(wg["peers"]), f"{len(peers)} peers, expected {len(wg['peers'])}"
+        if wg["listen_port"]:
+            port = h.run(f"wg show {iface} listen-port").stdout.strip()
+            assert port == wg["listen_port"], f"listen port {port}, expected {wg['listen_port']}"
+        addrs = h.run(f"ip -br addr show {iface}").stdout
+        missing = [a for a in wg["addresses"] if a not in addrs]
+        assert not missing, f"tunnel addresses not up: {missing}"
 
 
 def _mab(name: str, mac: str) -> tuple[int, str]:
