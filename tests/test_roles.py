@@ -64,14 +64,20 @@ def test_ansible_lint_production_profile() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("role", [r for r in ROLES if (r / "molecule" / "default").is_dir()], ids=lambda p: p.name)
-def test_molecule(role: Path) -> None:
+def test_molecule(role: Path, tmp_path: Path) -> None:
     """create, converge, idempotence, verify (testinfra), destroy on the local systemd image."""
+    import secrets
+
+    password = tmp_path / "vault-password"  # for the scenario's throwaway secrets store
+    password.write_text(secrets.token_urlsafe(24) + "\n")
+    password.chmod(0o600)
     subprocess.run([sys.executable, str(ROOT / "scripts" / "ansible_collections.py")], check=True, capture_output=True)
     ensure_image()
     env = podman_env() | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"),
         "CAMKIT_HOST_IMAGE": IMAGE,
+        "CAMKIT_MOLECULE_VAULT_PASSWORD_FILE": str(password),
         "NO_COLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
     }
