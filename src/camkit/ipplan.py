@@ -163,6 +163,11 @@ class Plan:
     def site_subnets(self, site_id: str) -> list[Subnet]:
         return [self.subnets[(site_id, r)] for r in NetworkRole if (site_id, r) in self.subnets]
 
+    def camera_vlan(self, site_id: str, default: int) -> int:
+        """The VLAN of the site's camera subnet; `default` (the city's camera VLAN) when it has none."""
+        sub = self.subnets.get((site_id, NetworkRole.cameras))
+        return sub.vlan if sub else default
+
     def camera_ip(self, camera_id: str) -> str | None:
         a = self.assignments.get((NetworkRole.cameras, camera_id))
         return a.ip if a else None

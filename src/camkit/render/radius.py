@@ -229,8 +229,7 @@ class RadiusRenderer(Renderer):
             clients, mab, eaptls = [], [], []
             for sid in served:
                 s = inv.sites[sid]
-                vlan = plan.subnets[(sid, NetworkRole.cameras)].vlan if (sid, NetworkRole.cameras) in plan.subnets \
-                    else inv.city.networks.cameras.vlan
+                vlan = plan.camera_vlan(sid, inv.city.networks.cameras.vlan)
                 for sw in s.switches:
                     host = s.hostname(sw.id)
                     a = plan.assignments.get((NetworkRole.management, host))

@@ -293,7 +293,6 @@ class SwitchRenderer(Renderer):
             for cam in inv.cameras_by_site[sid]:
                 if cam.switch:
                     by_switch.setdefault(cam.switch, []).append(cam)
-            cam_sub = plan.subnets.get((sid, NetworkRole.cameras))
             for sw in site.switches:
                 host = site.hostname(sw.id)
                 mgmt = plan.assignments.get((NetworkRole.management, host))
@@ -303,7 +302,7 @@ class SwitchRenderer(Renderer):
                     key=lambda cp: cp.port))
                 spec = SwitchPlan(
                     host=host, site=sid, ports=sw.ports, uplinks=tuple(sw.uplink_ports),
-                    camera_vlan=cam_sub.vlan if cam_sub else city.networks.cameras.vlan,
+                    camera_vlan=plan.camera_vlan(sid, city.networks.cameras.vlan),
                     mgmt_vlan=city.networks.management.vlan, mgmt_ip=mgmt.ip if mgmt else None,
                     mgmt_prefixlen=mgmt.prefixlen if mgmt else 32, mgmt_gateway=mgmt.gateway if mgmt else None,
                     quarantine_vlan=city.services.quarantine_vlan,

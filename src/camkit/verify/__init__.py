@@ -157,8 +157,7 @@ def _radius(inv: Inventory, plan: Plan, site: str, host: str, server_ip: str, ta
     nas_ip = plan.assignments[(NetworkRole.management, switch)].ip
     accept: dict[str, str] = {}
     for sid in radius_area(inv).get(site, []):
-        sub = plan.subnets.get((sid, NetworkRole.cameras))
-        vlan = sub.vlan if sub else inv.city.networks.cameras.vlan
+        vlan = plan.camera_vlan(sid, inv.city.networks.cameras.vlan)
         for c in inv.cameras_by_site[sid]:
             if c.dot1x == "mab" and len(accept) < MAX_MACS:
                 accept[c.mac] = str(vlan)
