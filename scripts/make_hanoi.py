@@ -107,6 +107,44 @@ MODELS = [
 ]
 assert len(MODELS) == 33
 
+# camera-models.yml: per vendor, what the catalog records (illustrative minimum firmware: the city's security
+# team keeps the real values from vendor security bulletins); factory accounts camkit deletes
+VENDOR_TRAITS = {
+    "Hikvision": {"min_firmware": "5.7.23", "default_accounts": ["admin"], "rtsps": False, "advanced_security": False,
+                  "disclosure": "https://www.hikvision.com/en/support/cybersecurity/security-advisory/"},
+    "Dahua": {"min_firmware": "2.840.0.16", "default_accounts": ["admin", "888888", "666666"], "rtsps": False,
+              "advanced_security": False, "disclosure": "https://www.dahuasecurity.com/aboutUs/trustedCenter"},
+    "Axis": {"min_firmware": "11.11.73", "default_accounts": ["root"], "rtsps": True, "advanced_security": True,
+             "disclosure": "https://www.axis.com/support/cybersecurity/vulnerability-management"},
+    "Hanwha Vision": {"min_firmware": "2.21.02", "default_accounts": ["admin"], "rtsps": True,
+                      "advanced_security": True, "disclosure": "https://www.hanwhavision.com/en/support/cybersecurity/"},
+    "VNPT Technology": {"min_firmware": "1.4.2", "default_accounts": ["admin"], "rtsps": False,
+                        "advanced_security": False, "disclosure": ""},
+    "Viettel": {"min_firmware": "2.3.1", "default_accounts": ["admin"], "rtsps": True, "advanced_security": False,
+                "disclosure": ""},
+    "Bosch": {"min_firmware": "9.10.4", "default_accounts": ["service", "user", "live"], "rtsps": True,
+              "advanced_security": True, "disclosure": "https://www.boschsecurity.com/xc/en/support/product-security/"},
+    "Uniview": {"min_firmware": "6.1.3", "default_accounts": ["admin"], "rtsps": False, "advanced_security": False,
+                "disclosure": "https://global.uniview.com/Support/Security_Advisories/"},
+    "KBVision": {"min_firmware": "2.800.0.8", "default_accounts": ["admin"], "rtsps": False,
+                 "advanced_security": False, "disclosure": ""},
+}
+
+
+def models_yaml(models: list[tuple[str, str]]) -> str:
+    lines = ["# Camera model catalog: the firmware the city accepts and what each model supports over ONVIF.",
+             "# min_firmware values are illustrative: the city's security team keeps them current from vendor",
+             "# security bulletins (master plan VII.2.2.4 b: keep firmware current).", "models:"]
+    for vendor, model in models:
+        t = VENDOR_TRAITS[vendor]
+        accounts = ", ".join(f'"{a}"' for a in t["default_accounts"])
+        yes = lambda b: "true" if b else "false"  # noqa: E731
+        lines.append(f'  - {{vendor: "{vendor}", model: "{model}", min_firmware: "{t["min_firmware"]}", '
+                     f"default_accounts: [{accounts}], "
+                     f"rtsps: {yes(t['rtsps'])}, advanced_security: {yes(t['advanced_security'])}, "
+                     f'vulnerability_disclosure: "{t["disclosure"]}"}}')
+    return "\n".join(lines) + "\n"
+
 ANALYTICS = {
     "security": ["motion", "intrusion", "crowd"],
     "traffic": ["lpr", "wrong_way", "density"],
@@ -282,6 +320,7 @@ def main() -> None:
         shutil.rmtree(out / sub, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     gen = Gen(out)
+    gen.write_yaml("camera-models.yml", models_yaml(MODELS))
 
     gen.write_yaml("sites/ioc.yml", site_yaml("ioc", "Trung tâm Điều hành thông minh thành phố Hà Nội (IOC)",
                                               "city_ioc", None, "Sở Thông tin và Truyền thông", 21.0285, 105.8040))

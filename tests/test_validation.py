@@ -230,3 +230,35 @@ def test_mac_normalisation(raw: str, canonical: str) -> None:
 def test_bad_macs(bad: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         normalize_mac(bad)
+
+
+# --- camera model catalog ------------------------------------------------------------------------
+
+
+def test_camera_model_must_be_in_the_catalog(inventory: Path) -> None:
+    append_row(inventory / "cameras" / "hang-trong.csv", camera(id="ht-c99", vendor="Acme", model="X1",
+                                                                 mac="02:ca:05:00:99:99", port="20"))
+    errs = problems(inventory)
+    assert has(errs, "hang-trong.csv:", "camera 'ht-c99': model 'Acme/X1' is not in camera-models.yml",
+               "add it with its minimum firmware")
+
+
+def test_codec_and_eap_tls_must_be_supported_by_the_model(inventory: Path) -> None:
+    edit(inventory / "camera-models.yml", "    codecs: [h264]\n", "    codecs: [h264]\n    dot1x_eap_tls: false\n")
+    edit(inventory / "camera-models.yml", "    codecs: [h265]\n", "    codecs: [h264]\n")
+    errs = problems(inventory)
+    assert has(errs, "hang-trong.csv:3:1", "camera 'ht-c02': VNPT Technology ONE SmartCam C2 has no 802.1X EAP-TLS",
+               "use dot1x 'mab'")
+    assert has(errs, "Viettel HC23 does not support codec 'h265'", "camera-models.yml lists h264")
+
+
+def test_camera_models_file_is_validated_with_positions(inventory: Path) -> None:
+    edit(inventory / "camera-models.yml", 'min_firmware: "2.3.1"', 'min_firmware: "two"')
+    errs = problems(inventory)
+    assert has(errs, "camera-models.yml:", "min_firmware")
+
+
+def test_generated_camera_password_must_meet_the_city_minimum(inventory: Path) -> None:
+    edit(inventory / "city.yml", "  https_only: true\n", "  https_only: true\ncameras: {password_length: 10}\n")
+    errs = problems(inventory)
+    assert has(errs, "city.yml", "cameras.password_length (10) is below security.camera_password_min_length (12)")

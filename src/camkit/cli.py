@@ -442,6 +442,9 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
             from camkit.wireguard import ensure_keys
 
             created += ensure_keys(inv, plan, st)
+            from camkit.cameras.accounts import ensure_accounts
+
+            created += ensure_accounts(inv, st)
             written = st.save()
     except InventoryError as exc:
         fail(exc, False)
@@ -453,7 +456,11 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
 @store_opt
 @click.option("--camera", "cameras", multiple=True, help="new key and certificate; the old one is revoked")
 @click.option("--switch", "switches", multiple=True, help="new RADIUS shared secret for this switch host")
-def secrets_rotate(inventory: Path, store: Path | None, cameras: tuple[str, ...], switches: tuple[str, ...]) -> None:
+@click.option("--camera-accounts", "accounts", multiple=True,
+              help="new passwords for this camera's three accounts (the applier still logs in with the old "
+                   "administrator password until the camera carries the new one)")
+def secrets_rotate(inventory: Path, store: Path | None, cameras: tuple[str, ...], switches: tuple[str, ...],
+                   accounts: tuple[str, ...]) -> None:
     """Replace chosen secrets on purpose (re-render and re-apply afterwards)."""
     from camkit.pki import Pki
     from camkit.secrets import Store
@@ -468,10 +475,55 @@ def secrets_rotate(inventory: Path, store: Path | None, cameras: tuple[str, ...]
             pki.rotate_camera(cam)
         for sw in switches:
             pki.rotate_switch_secret(sw)
+        from camkit.cameras.accounts import rotate_accounts
+
+        for cam in accounts:
+            if cam not in inv.camera_index:
+                raise click.BadParameter(f"'{cam}' is not a camera", param_hint="--camera-accounts")
+            rotate_accounts(inv, st, cam)
         st.save()
     except InventoryError as exc:
         fail(exc, False)
-    out.print(f"rotated {len(cameras)} camera certificate(s), {len(switches)} switch secret(s)")
+    out.print(f"rotated {len(cameras)} camera certificate(s), {len(switches)} switch secret(s), "
+              f"{len(accounts)} camera account set(s)")
+
+
+@secrets_group.command("bootstrap")
+@inventory_arg
+@store_opt
+@click.option("--camera", default=None, help="factory login of one camera (QCVN 135: unique per device)")
+@click.option("--model", default=None, help="factory login of a model, as vendor/model")
+@click.option("--vendor", default=None, help="factory login of a vendor")
+@click.option("--user", required=True, help="factory user name")
+def secrets_bootstrap(inventory: Path, store: Path | None, camera: str | None, model: str | None,
+                      vendor: str | None, user: str) -> None:
+    """Store a factory (bootstrap) login the applier uses on cameras camkit has not hardened yet.
+    The password is read from standard input (one line), never from the command line."""
+    from camkit.cameras.accounts import set_bootstrap
+    from camkit.secrets import Store
+
+    chosen = [(k, v) for k, v in (("cameras", camera), ("models", model), ("vendors", vendor)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --camera, --model, --vendor")
+    scope, key = chosen[0]
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise click.UsageError("no password on standard input")
+    try:
+        inv = pipeline.load(inventory)
+        if scope == "cameras" and key not in inv.camera_index:
+            raise click.BadParameter(f"'{key}' is not a camera", param_hint="--camera")
+        if scope == "models" and key not in inv.models:
+            from camkit.diagnostics import suggest
+
+            raise click.BadParameter(f"'{key}' is not in camera-models.yml{suggest(key, list(inv.models))}",
+                                     param_hint="--model")
+        st = Store.open(_store_dir(store, inv.city.id))
+        set_bootstrap(st, scope, key, user, password)
+        st.save()
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"bootstrap login stored for {scope[:-1]} {key}")
 
 
 @secrets_group.command("install-radius")
@@ -541,6 +593,158 @@ def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_
     out.print(f"JUnit: {junit}\nreport: {report}")
     if rc != 0 or not rows:
         sys.exit(1)
+
+
+# --- cameras ------------------------------------------------------------------------------------
+
+
+@main.group("cameras")
+def cameras_group() -> None:
+    """Hardened camera settings over ONVIF: apply, audit (724/QĐ-BTTTT, QCVN 135), and a device simulator."""
+
+
+def _site_or_fail(inv: Any, site: str) -> None:
+    if site not in inv.sites:
+        from camkit.diagnostics import suggest
+
+        raise click.BadParameter(f"'{site}' is not a site{suggest(site, list(inv.sites))}", param_hint="--site")
+
+
+def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        from camkit.diagnostics import Diagnostic, Position
+
+        fail(InventoryError([Diagnostic(Position(str(path)), f"cannot read the {what}: {exc}",
+                                        f"pass a JSON file ({what})")]), False)
+    if not isinstance(data, dict):
+        raise click.BadParameter("expected a JSON object", param_hint=what)
+    return data
+
+
+def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpoints: Path | None,
+                out_dir: Path | None, concurrency: int, call_timeout: float, camera_timeout: float, retries: int,
+                cameras: tuple[str, ...], limit: int | None, controller: str | None, resume: bool,
+                workers: int = 1) -> None:
+    from camkit.cameras.onvif import RunOptions
+    from camkit.cameras.site import execute
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        _site_or_fail(inv, site)
+        unknown = [c for c in cameras if c not in inv.camera_index or inv.camera_index[c].site != site]
+        if unknown:
+            raise click.BadParameter(f"not cameras of {site}: {', '.join(unknown)}", param_hint="--camera")
+        plan = pipeline.plan(inv)
+        st = Store.open(_store_dir(store, inv.city.id))
+        dest = out_dir or Path("build") / "cameras" / site / mode
+        opts = RunOptions(mode, concurrency=concurrency, call_timeout=call_timeout, camera_timeout=camera_timeout,
+                          retries=retries, out=dest, resume=resume, controller=controller)
+        eps = _read_json(endpoints, "endpoint map")
+        total = len(cameras) if cameras else min(limit or 10**9, len(inv.cameras_by_site[site]))
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task(f"{mode} {site}", total=total)
+            sr = execute(inv, plan, st, site, opts, eps, cameras, limit,
+                         progress=lambda r: progress.advance(task), workers=workers)
+    except InventoryError as exc:
+        fail(exc, False)
+    table = Table(title=f"camkit cameras {mode} {site}")
+    for col in ("camera", "status", "changed" if mode == "apply" else "drift", "note"):
+        table.add_column(col)
+    from rich.markup import escape
+
+    for r in sr.results:
+        colour = {"ok": "green", "partial": "yellow", "drift": "yellow"}.get(r.status, "red")
+        what = len(r.changed) if mode == "apply" else len(r.drift)
+        note = r.error or "; ".join(f"{n['setting']}: {n['reason']}" for n in r.not_applied) or ""
+        table.add_row(r.camera, f"[{colour}]{r.status}[/]", str(what), escape(note[:160]))
+    out.print(table)
+    out.print(f"{len(sr.results)} cameras in {sr.seconds:.1f} s: "
+              + ", ".join(f"{k} {v}" for k, v in sr.counts.items()) + f"; results in {dest}")
+    if not sr.ok:
+        sys.exit(1)
+
+
+def _camera_options(f: Any) -> Any:
+    for opt in reversed([
+        inventory_arg,
+        click.option("--site", required=True, help="site id"),
+        store_opt,
+        click.option("--endpoints", type=click.Path(path_type=Path), default=None,
+                     help="JSON map camera -> host/ports (simulator, NAT); default: planned addresses, ports 80/443"),
+        click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+                     help="result folder (default: build/cameras/<site>/<apply|audit>)"),
+        click.option("--concurrency", type=click.IntRange(1, 1000), default=50, show_default=True),
+        click.option("--call-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+                     help="seconds per ONVIF call"),
+        click.option("--camera-timeout", type=click.FloatRange(1), default=120.0, show_default=True,
+                     help="seconds per camera, all calls"),
+        click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True),
+        click.option("--camera", "cameras", multiple=True, help="only these cameras (repeatable)"),
+        click.option("--limit", type=click.IntRange(1), default=None, help="only the first N cameras of the site"),
+        click.option("--workers", type=click.IntRange(1, 64), default=min(8, os.cpu_count() or 1), show_default=True,
+                     help="processes the cameras are sharded over (the ONVIF client is CPU-bound)"),
+    ]):
+        f = opt(f)
+    return f
+
+
+@cameras_group.command("apply")
+@_camera_options
+@click.option("--controller-address", default=None,
+              help="the address cameras see this controller as; the IP filter is applied only if it stays allowed")
+@click.option("--no-resume", is_flag=True, help="redo cameras a previous run already finished")
+def cameras_apply(inventory: Path, site: str, store: Path | None, endpoints: Path | None, out_dir: Path | None,
+                  concurrency: int, call_timeout: float, camera_timeout: float, retries: int,
+                  cameras: tuple[str, ...], limit: int | None, workers: int, controller_address: str | None,
+                  no_resume: bool) -> None:
+    """Bring the site's cameras to their hardened profile; change only what differs. Exit 1 if any camera
+    failed or has settings it could not apply."""
+    _camera_run("apply", inventory, site, store, endpoints, out_dir, concurrency, call_timeout, camera_timeout,
+                retries, cameras, limit, controller_address, not no_resume, workers)
+
+
+@cameras_group.command("audit")
+@_camera_options
+def cameras_audit(inventory: Path, site: str, store: Path | None, endpoints: Path | None, out_dir: Path | None,
+                  concurrency: int, call_timeout: float, camera_timeout: float, retries: int,
+                  cameras: tuple[str, ...], limit: int | None, workers: int) -> None:
+    """Read every camera back: drift against the profile and the 724/QCVN 135 compliance matrix
+    (audit.json, audit.md). Exit 1 on any drift or failure."""
+    _camera_run("audit", inventory, site, store, endpoints, out_dir, concurrency, call_timeout, camera_timeout,
+                retries, cameras, limit, None, False, workers)
+
+
+@cameras_group.command("simulate")
+@inventory_arg
+@click.option("--site", required=True, help="simulate this site's cameras (factory state)")
+@click.option("--endpoints", type=click.Path(path_type=Path), required=True, help="where to write the endpoint map")
+@click.option("--factory-password-file", type=click.Path(path_type=Path, exists=True), required=True,
+              help="the simulated factory password of every default account")
+@click.option("--quirks", type=click.Path(path_type=Path, exists=True), default=None,
+              help="JSON: camera id or vendor/model -> quirks (see camkit.cameras.simulator)")
+@click.option("--limit", type=click.IntRange(1), default=None)
+@click.option("--base-port", type=click.IntRange(1024, 65000), default=20000, show_default=True,
+              help="camera N listens on base+2N (HTTP) and base+2N+1 (HTTPS) on 127.0.0.1")
+def cameras_simulate(inventory: Path, site: str, endpoints: Path, factory_password_file: Path, quirks: Path | None,
+                     limit: int | None, base_port: int) -> None:
+    """Run an ONVIF device SIMULATOR (not a camera) for the site's cameras on loopback until SIGTERM."""
+    from camkit.cameras.site import select, settings_for, simulate
+
+    try:
+        inv = pipeline.load(inventory)
+        _site_or_fail(inv, site)
+        settings = settings_for(inv, pipeline.plan(inv), site)
+    except InventoryError as exc:
+        fail(exc, False)
+    password = factory_password_file.read_text("utf-8").strip()
+    simulate(settings, select(settings, (), limit), password, _read_json(quirks, "quirks") or {}, endpoints,
+             base_port)
 
 
 def run() -> None:

@@ -5,6 +5,7 @@ Layout of an inventory (the folder decides the document type):
     profiles/<id>.yml     site profiles (shared defaults per kind)
     sites/**/<any>.yml    one Site per file
     cameras/**/<site>.csv the camera registry of one site (file stem = site id)
+    camera-models.yml     the camera model catalog: minimum firmware and ONVIF capabilities per model
     ipplan.lock.yml       allocations kept stable across runs (written by `camkit plan --write-lock`)
 """
 
@@ -23,6 +24,8 @@ from camkit.model import (
     CAMERA_OPTIONAL,
     CAMERA_REQUIRED,
     Camera,
+    CameraModels,
+    CameraModelSpec,
     City,
     Dot1xMode,
     Profile,
@@ -33,6 +36,7 @@ from camkit.model import (
 from camkit.ipplan import LOCK_NAME, LockFile, read_lock
 from camkit.sources import Document, SourceError, diagnostics_of, display_name, load_csv, load_yaml
 
+MODELS_NAME = "camera-models.yml"
 MERGED_KEYS = ("uplink", "servers", "switches", "operators")
 
 
@@ -46,6 +50,7 @@ class Inventory:
     sites: dict[str, Site]  # sorted by (tier, id)
     cameras: tuple[Camera, ...]  # sorted by (site, id)
     lock: LockFile = field(default_factory=LockFile)
+    models: dict[str, CameraModelSpec] = field(default_factory=dict)  # "vendor/model" (camera-models.yml)
     positions: dict[str, Position] = field(default_factory=dict)  # "city.<key>", "site.<id>[.networks.<role>]"
 
     @cached_property
@@ -229,6 +234,32 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
             continue
         _load_cameras(path, fname, site_id, cameras, camera_lines, out)
 
+    # camera model catalog (optional: without it no firmware minimums are known)
+    models: dict[str, CameraModelSpec] = {}
+    models_path = root / MODELS_NAME
+    if models_path.exists():
+        doc = read(models_path)
+        catalog = validate_doc(CameraModels, doc.data, _doc_where(doc), out) if doc is not None else None
+        if catalog is not None and doc is not None:
+            for i, spec in enumerate(catalog.models):
+                if spec.key in models:
+                    out.add(doc.position(("models", i, "model")), f"camera model '{spec.key}' is listed twice",
+                            "keep one entry per vendor and model")
+                models[spec.key] = spec
+            for cam in cameras:
+                if f"{cam.vendor}/{cam.model}" not in models:
+                    out.add(camera_lines[cam.id + "\0" + cam.site],
+                            f"camera '{cam.id}': model '{cam.vendor}/{cam.model}' is not in {MODELS_NAME}",
+                            "add it with its minimum firmware, or " + suggest(f"{cam.vendor}/{cam.model}", models.keys()))
+                elif cam.dot1x == Dot1xMode.eap_tls.value and not models[f"{cam.vendor}/{cam.model}"].dot1x_eap_tls:
+                    out.add(camera_lines[cam.id + "\0" + cam.site],
+                            f"camera '{cam.id}': {cam.vendor} {cam.model} has no 802.1X EAP-TLS client",
+                            f"use dot1x 'mab' for this model, or set dot1x_eap_tls: true in {MODELS_NAME}")
+                elif spec_codec_missing(models[f"{cam.vendor}/{cam.model}"], cam):
+                    out.add(camera_lines[cam.id + "\0" + cam.site],
+                            f"camera '{cam.id}': {cam.vendor} {cam.model} does not support codec '{cam.codec}'",
+                            f"{MODELS_NAME} lists {', '.join(models[f'{cam.vendor}/{cam.model}'].codecs)}")
+
     # lock file (machine-written, read by schema only)
     lock = LockFile()
     try:
@@ -258,7 +289,12 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
         for role in sites[sid].networks:
             positions[f"site.{sid}.networks.{role.value}"] = doc.position(("networks", role.value, "subnet"))
     return Inventory(root=root, city=city, profiles=profiles, sites=ordered_sites,
-                     cameras=tuple(sorted(cameras, key=lambda c: (c.site, c.id))), lock=lock, positions=positions)
+                     cameras=tuple(sorted(cameras, key=lambda c: (c.site, c.id))), lock=lock, models=models,
+                     positions=positions)
+
+
+def spec_codec_missing(spec: CameraModelSpec, cam: Camera) -> bool:
+    return cam.codec not in spec.codecs
 
 
 def _merge_site(doc: Document, profiles: dict[str, Profile], profile_docs: dict[str, Document],

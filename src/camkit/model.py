@@ -225,6 +225,50 @@ class SecurityBaseline(Strict):
         return v
 
 
+class CameraAccounts(Strict):
+    """User names of the three ONVIF user levels camkit keeps on every camera (master plan VII.2.2.6:
+    three password levels). Passwords are generated per camera and level into the secrets store."""
+
+    administrator: str = Field(default="ck-admin", pattern=r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
+    operator: str = Field(default="ck-operator", pattern=r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
+    user: str = Field(default="ck-viewer", pattern=r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CameraAccounts:
+        if len({self.administrator, self.operator, self.user}) != 3:
+            raise ValueError("the three camera account names must differ")
+        return self
+
+
+class CameraLockout(Strict):
+    """724/QĐ-BTTTT default: lock for 5 minutes after 5 failed logins within 30 seconds."""
+
+    failures: int = Field(default=5, ge=1, le=20)
+    window_s: int = Field(default=30, ge=1, le=3600)
+    duration_s: int = Field(default=300, ge=60, le=86400)
+
+
+class CameraBaseline(Strict):
+    """What every camera is set to (camkit cameras apply); per-camera values come from the model."""
+
+    accounts: CameraAccounts = Field(default_factory=CameraAccounts)
+    password_length: int = Field(default=20, ge=8, le=64, description="generated password length")
+    password_classes: list[Literal["upper", "lower", "digit", "special"]] = Field(
+        default_factory=lambda: ["upper", "lower", "digit", "special"], min_length=1,
+        description="character classes every generated password contains (724/QĐ-BTTTT: all four)")
+    lockout: CameraLockout = Field(default_factory=CameraLockout)
+    rtsps: bool = Field(default=True, description="RTSP over TLS where the model supports it")
+    gop_seconds: float = Field(default=2.0, gt=0, le=10, description="I-frame interval")
+    syslog: bool = True
+
+    @field_validator("password_classes")
+    @classmethod
+    def _classes_unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("password_classes must not repeat a class")
+        return v
+
+
 class NetworkRoles(Strict):
     cameras: NetworkSpec
     management: NetworkSpec
@@ -284,6 +328,14 @@ class City(Strict):
     tiers: Tiers
     security: SecurityBaseline = Field(default_factory=SecurityBaseline)
     storage: StoragePolicy = Field(default_factory=StoragePolicy)
+    cameras: CameraBaseline = Field(default_factory=CameraBaseline)
+
+    @model_validator(mode="after")
+    def _password_length(self) -> City:
+        if self.cameras.password_length < self.security.camera_password_min_length:
+            raise ValueError(f"cameras.password_length ({self.cameras.password_length}) is below "
+                             f"security.camera_password_min_length ({self.security.camera_password_min_length})")
+        return self
 
 
 # --- sites and profiles -------------------------------------------------------------------------
@@ -532,3 +584,30 @@ class Camera(Strict):
     @property
     def unit(self) -> str:
         return self.owner or self.site
+
+
+# --- camera model catalog (camera-models.yml) ---------------------------------------------------
+
+
+class CameraModelSpec(Strict):
+    """One camera model in service: the firmware the city accepts and what it supports over ONVIF."""
+
+    vendor: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    min_firmware: str = Field(pattern=r"\d", description="lowest accepted firmware (vendor security bulletins)")
+    default_accounts: list[str] = Field(default_factory=lambda: ["admin"],
+                                        description="factory accounts camkit deletes")
+    rtsps: bool = False
+    dot1x_eap_tls: bool = True
+    advanced_security: bool = False
+    max_resolution_mp: float | None = Field(default=None, ge=1, le=33)
+    codecs: list[CodecName] = Field(default_factory=lambda: ["h264", "h265"], min_length=1)
+    vulnerability_disclosure: str = Field(default="", description="vendor's vulnerability disclosure page (QCVN 135)")
+
+    @property
+    def key(self) -> str:
+        return f"{self.vendor}/{self.model}"
+
+
+class CameraModels(Strict):
+    models: list[CameraModelSpec] = Field(default_factory=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from camkit.model import CAMERA_OPTIONAL, CAMERA_REQUIRED, Camera, City, Profile, Site
+from camkit.model import CAMERA_OPTIONAL, CAMERA_REQUIRED, Camera, CameraModels, City, Profile, Site
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -19,6 +19,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         "profile": Profile.model_json_schema(),
         "site": Site.model_json_schema(),
         "camera": camera,
+        "camera-models": CameraModels.model_json_schema(),
     }
     for name, doc in out.items():
         doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -71,6 +71,7 @@ class Renderer(ABC):
 def registry() -> dict[str, type[Renderer]]:
     """The one table of artifact families. Later families register here and nowhere else."""
     from camkit.render.ansible_inventory import AnsibleInventoryRenderer
+    from camkit.render.cameras import CamerasRenderer
     from camkit.render.camera_registry import RegistryRenderer
     from camkit.render.firewall import FirewallMatrixRenderer
     from camkit.render.ipplan import IpPlanRenderer
@@ -83,7 +84,7 @@ def registry() -> dict[str, type[Renderer]]:
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
                                    FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer,
-                                   RadiusRenderer, WireguardRenderer, SizingRenderer]
+                                   RadiusRenderer, WireguardRenderer, SizingRenderer, CamerasRenderer]
     return {r.family: r for r in table}
 
 
