@@ -233,8 +233,10 @@ async def login(target: Target, logins: list[Login], call_timeout: float,
     last: BaseException | None = None
     for scheme in schemes:
         s = Session(target, scheme, call_timeout)
+        # a camera still on HTTP is most likely fresh from the factory: its factory login first there
+        order = logins if scheme == "https" else logins[-1:] + logins[:-1]
         try:
-            await s.open(logins)
+            await s.open(order)
             return s
         except NotAuthorized as exc:
             await s.close()

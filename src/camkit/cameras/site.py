@@ -3,7 +3,6 @@ per-camera result files, a summary and (audit) the compliance matrix in JSON and
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import Counter
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from camkit.access import AccessModel
-from camkit.cameras import criteria
+from camkit.cameras import criteria, loop_run
 from camkit.cameras.accounts import credentials, ensure_accounts
 from camkit.cameras.onvif import CameraResult, RunOptions, run, targets_from
 from camkit.cameras.profile import CameraProfile, SiteCameraSettings, site_settings
@@ -69,7 +68,7 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
     targets = targets_from(settings, endpoints)
     t0 = time.perf_counter()
     if workers <= 1 or len(profs) < 2 * workers:
-        results = asyncio.run(run(settings, profs, targets, creds.__getitem__, opts, criteria(), progress))
+        results = loop_run(run(settings, profs, targets, creds.__getitem__, opts, criteria(), progress))
     else:
         results = _in_workers(settings, profs, targets, creds, opts, workers, progress)
     out = SiteRun(sid, opts.mode, results, time.perf_counter() - t0)
@@ -87,7 +86,7 @@ def _worker(index: int) -> list[CameraResult]:
     queue = job["queue"]
     shard = job["profs"][index::job["workers"]]
     opts = RunOptions(**{**vars(job["opts"]), "concurrency": max(1, job["opts"].concurrency // job["workers"])})
-    return asyncio.run(run(job["settings"], shard, job["targets"], job["creds"].__getitem__, opts, criteria(),
+    return loop_run(run(job["settings"], shard, job["targets"], job["creds"].__getitem__, opts, criteria(),
                            lambda r: queue.put(r.camera)))
 
 
@@ -189,4 +188,4 @@ def simulate(settings: SiteCameraSettings, profs: list[CameraProfile], factory_p
              quirks: dict[str, dict[str, Any]], endpoints_file: Path, base_port: int = 20000) -> None:
     from camkit.cameras.simulator import serve
 
-    asyncio.run(serve(profs, factory_password, quirks, endpoints_file, base_port=base_port))
+    loop_run(serve(profs, factory_password, quirks, endpoints_file, base_port=base_port))
