@@ -279,6 +279,17 @@ class FlowMatrix:
     def inbound(self, host_ip: str) -> list[Flow]:
         return self._inbound.get(host_ip, [])
 
+    def into(self, site: str, group: str) -> list[Flow]:
+        """Flows whose destination is a group of a site (e.g. the cameras of a ward)."""
+        return self._into.get((site, group), [])
+
+    @cached_property
+    def _into(self) -> dict[tuple[str, str], list[Flow]]:
+        out: dict[tuple[str, str], list[Flow]] = {}
+        for f in self.flows:
+            out.setdefault((f.dst.site, f.dst.group), []).append(f)
+        return out
+
     @cached_property
     def _inbound(self) -> dict[str, list[Flow]]:
         out: dict[str, list[Flow]] = {}

@@ -8,7 +8,7 @@ site's vault file) and resolved only by the applier, in memory.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from camkit.flows import FlowMatrix
@@ -84,7 +84,13 @@ class CameraProfile:
     encoder: Encoder
 
     def row(self) -> dict[str, Any]:
-        return asdict(self)
+        d = {f: getattr(self, f) for f in CAMERA_FIELDS}
+        d["default_accounts"] = list(self.default_accounts)
+        d["encoder"] = dict(vars(self.encoder))
+        return d
+
+
+CAMERA_FIELDS = tuple(CameraProfile.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -122,12 +128,11 @@ def site_settings(inv: Inventory, plan: Plan, flows: FlowMatrix, sid: str) -> Si
     city = inv.city
     base = city.cameras
     ip_filter: list[str] = []
-    for flow in flows.flows:
-        if flow.dst.site == sid and flow.dst.group == NetworkRole.cameras.value:
-            for addr in flow.src.addresses:
-                cidr = addr if "/" in addr else f"{addr}/32"
-                if cidr not in ip_filter:
-                    ip_filter.append(cidr)
+    for flow in flows.into(sid, NetworkRole.cameras.value):
+        for addr in flow.src.addresses:
+            cidr = addr if "/" in addr else f"{addr}/32"
+            if cidr not in ip_filter:
+                ip_filter.append(cidr)
     ntp = flows.service("ntp")
     syslog = flows.service("syslog")
     settings = SiteCameraSettings(

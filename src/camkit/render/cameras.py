@@ -10,7 +10,9 @@ from typing import Iterable
 
 from camkit.cameras import criteria
 from camkit.cameras.profile import LEVELS, ONVIF_LEVEL, site_settings
-from camkit.render import Artifact, RenderContext, Renderer, csv_bytes, json_bytes, md_table
+import json
+
+from camkit.render import Artifact, RenderContext, Renderer, csv_bytes, md_table
 
 CRIT = {  # setting -> criteria it serves (ids of camkit/data/camera_criteria.yml)
     "accounts": "C01, C02, C03, C04",
@@ -41,7 +43,7 @@ class CamerasRenderer(Renderer):
             if not inv.cameras_by_site[sid]:
                 continue
             st = site_settings(inv, plan, ctx.flows, sid)
-            yield Artifact(f"sites/{sid}/cameras/profiles.json", json_bytes(st.as_json()), sid)
+            yield Artifact(f"sites/{sid}/cameras/profiles.json", _profiles_json(st), sid)
             yield Artifact(f"sites/{sid}/cameras/README.md", _site_md(inv.sites[sid].name, st).encode("utf-8"), sid)
         if not ctx.city_scope:
             return
@@ -61,6 +63,17 @@ class CamerasRenderer(Renderer):
                  m.advanced_security, ";".join(m.codecs), counts.get(m.key, 0), m.vulnerability_disclosure]
                 for m in sorted(inv.models.values(), key=lambda m: m.key)]
         yield Artifact("cameras/models.csv", csv_bytes(MODEL_HEADER, rows))
+
+
+def _profiles_json(st: object) -> bytes:
+    """The site's settings indented, then one camera per line: readable diffs, and the C JSON encoder for
+    the bulk (a city renders ~60,000 camera profiles)."""
+    from camkit.cameras.profile import SiteCameraSettings
+
+    assert isinstance(st, SiteCameraSettings)
+    head = json.dumps(st.common(), ensure_ascii=False, sort_keys=True, indent=1)
+    cams = ",\n".join("  " + json.dumps(p.row(), ensure_ascii=False, sort_keys=True) for p in st.cameras)
+    return (head[:-2] + ',\n "cameras": [\n' + cams + "\n ]\n}\n").encode("utf-8")
 
 
 def _site_md(name: str, st: object) -> str:
