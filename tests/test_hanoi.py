@@ -98,3 +98,19 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
             _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
             assert not mismatch and not errors
             stack.extend(c.subdirs.values())
+
+
+def test_every_hanoi_camera_gets_a_profile_and_every_model_a_catalog_entry(hanoi) -> None:  # type: ignore[no-untyped-def]
+    inv, plan = hanoi
+    result = pipeline.render(inv, plan, ["cameras"])
+    profiles = {}
+    for path, (_, art) in result.artifacts.items():
+        if path.endswith("/cameras/profiles.json"):
+            doc = json.loads(art.content)
+            assert "password" not in {k for c in doc["cameras"] for k in c}
+            assert doc["accounts"] == {"administrator": "ck-admin", "operator": "ck-operator", "user": "ck-viewer"}
+            profiles.update({c["id"]: c for c in doc["cameras"]})
+    assert len(profiles) == len(inv.cameras) == 62489
+    assert len(inv.models) == 33 and all(p["min_firmware"] for p in profiles.values())
+    models = result.artifacts["cameras/models.csv"][1].content.decode().splitlines()
+    assert len(models) == 34 and sum(int(r.split(",")[8]) for r in models[1:]) == 62489

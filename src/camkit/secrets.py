@@ -3,7 +3,9 @@
 Layout of a store (default `secrets/<city id>/`, never inside the inventory or the build tree):
     root-ca.vault.yml         the root CA key (offline: only `camkit secrets init/rotate` open it)
     <site>.vault.yml          per site: issuing CA key, RADIUS server keys, switch RADIUS secrets,
-                              camera client keys; an Ansible Vault file (`ansible-vault view` works)
+                              camera client keys, camera account passwords (camkit.cameras.accounts);
+                              an Ansible Vault file (`ansible-vault view` works)
+    camera-bootstrap.vault.yml  factory logins of cameras not hardened yet (`camkit secrets bootstrap`)
     public/                   certificates and CRLs: public, unencrypted
 
 The vault password comes from CAMKIT_VAULT_PASSWORD_FILE (a file) or CAMKIT_VAULT_PASSWORD.

@@ -8,6 +8,7 @@ site's vault file) and resolved only by the applier, in memory.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ RESOLUTIONS = [(1.0, 1280, 720), (2.0, 1920, 1080), (3.0, 2304, 1296), (4.0, 256
 POSIX_TZ = {"Asia/Ho_Chi_Minh": "ICT-7", "Asia/Bangkok": "ICT-7", "UTC": "UTC0"}
 
 
+@lru_cache(maxsize=None)
 def resolution(mp: float) -> tuple[int, int]:
     best = min(RESOLUTIONS, key=lambda r: (abs(r[0] - mp), -r[0]))
     return best[1], best[2]
