@@ -382,3 +382,17 @@ def test_rotation_moves_cameras_to_new_passwords_and_nothing_leaks(rig: tuple[Si
     blob = "".join(p.read_text("utf-8", "replace") for p in tmp_path.rglob("*.json")) + log1 + log2 + log3 + log4
     blob += "".join(p.read_text("utf-8") for p in tmp_path.rglob("*.md"))
     assert not [v for v in values if v in blob]
+
+
+def test_ip_filter_is_not_set_when_it_would_lock_out_the_controller(rig: tuple[Sim, dict[str, str]],
+                                                                     tmp_path: Path) -> None:
+    sim, env = rig
+    rc, doc, _ = run("apply", sim, env, tmp_path / "a1", "--controller-address", "192.0.2.10", "--workers", "2")
+    assert rc == 1
+    for c, r in by_cam(doc).items():
+        assert r["status"] == "partial"
+        assert r["not_applied"] == [{"setting": "ip_filter", "reason": (
+            "this controller (192.0.2.10) would be locked out: run from the site's management network or pass "
+            "--controller-address")}]
+        assert sim.state(c)["ip_filter"]["type"] == "Deny" and sim.state(c)["ip_filter"]["ipv4"] == []
+        assert sim.state(c)["protocols"]["HTTP"]["enabled"] is False  # everything else was applied

@@ -114,13 +114,15 @@ def _in_workers(settings: SiteCameraSettings, profs: list[CameraProfile], target
                 progress(CameraResult(cam, opts.mode))
 
     t = threading.Thread(target=pump, daemon=True)
-    t.start()
     try:
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            parts = list(pool.map(_worker, range(workers)))
+            futures = [pool.submit(_worker, i) for i in range(workers)]
+            t.start()  # after the workers are forked: a child never inherits a lock this thread holds
+            parts = [f.result() for f in futures]
     finally:
         done.set()
-        t.join()
+        if t.is_alive():
+            t.join()
         _SHARD.clear()
     order = {p.id: i for i, p in enumerate(profs)}
     return sorted((r for part in parts for r in part), key=lambda r: order[r.camera])
