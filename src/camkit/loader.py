@@ -247,18 +247,17 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
                             "keep one entry per vendor and model")
                 models[spec.key] = spec
             for cam in cameras:
-                if f"{cam.vendor}/{cam.model}" not in models:
-                    out.add(camera_lines[cam.id + "\0" + cam.site],
-                            f"camera '{cam.id}': model '{cam.vendor}/{cam.model}' is not in {MODELS_NAME}",
-                            "add it with its minimum firmware, or " + suggest(f"{cam.vendor}/{cam.model}", models.keys()))
-                elif cam.dot1x == Dot1xMode.eap_tls.value and not models[f"{cam.vendor}/{cam.model}"].dot1x_eap_tls:
-                    out.add(camera_lines[cam.id + "\0" + cam.site],
-                            f"camera '{cam.id}': {cam.vendor} {cam.model} has no 802.1X EAP-TLS client",
+                key, pos = f"{cam.vendor}/{cam.model}", camera_lines[cam.id + "\0" + cam.site]
+                model = models.get(key)
+                if model is None:
+                    out.add(pos, f"camera '{cam.id}': model '{key}' is not in {MODELS_NAME}",
+                            "add it with its minimum firmware, or " + suggest(key, models.keys()))
+                elif cam.dot1x == Dot1xMode.eap_tls.value and not model.dot1x_eap_tls:
+                    out.add(pos, f"camera '{cam.id}': {cam.vendor} {cam.model} has no 802.1X EAP-TLS client",
                             f"use dot1x 'mab' for this model, or set dot1x_eap_tls: true in {MODELS_NAME}")
-                elif spec_codec_missing(models[f"{cam.vendor}/{cam.model}"], cam):
-                    out.add(camera_lines[cam.id + "\0" + cam.site],
-                            f"camera '{cam.id}': {cam.vendor} {cam.model} does not support codec '{cam.codec}'",
-                            f"{MODELS_NAME} lists {', '.join(models[f'{cam.vendor}/{cam.model}'].codecs)}")
+                elif cam.codec not in model.codecs:
+                    out.add(pos, f"camera '{cam.id}': {cam.vendor} {cam.model} does not support codec '{cam.codec}'",
+                            f"{MODELS_NAME} lists {', '.join(model.codecs)}")
 
     # lock file (machine-written, read by schema only)
     lock = LockFile()
@@ -291,10 +290,6 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
     return Inventory(root=root, city=city, profiles=profiles, sites=ordered_sites,
                      cameras=tuple(sorted(cameras, key=lambda c: (c.site, c.id))), lock=lock, models=models,
                      positions=positions)
-
-
-def spec_codec_missing(spec: CameraModelSpec, cam: Camera) -> bool:
-    return cam.codec not in spec.codecs
 
 
 def _merge_site(doc: Document, profiles: dict[str, Profile], profile_docs: dict[str, Document],

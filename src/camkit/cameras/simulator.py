@@ -27,13 +27,13 @@ import ssl
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 from lxml import etree
 
-from camkit.cameras.profile import CameraProfile, resolution
+from camkit.cameras.profile import CameraProfile
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -91,10 +91,6 @@ class SimCamera:
             "keys": [], "certificates": [], "paths": {}, "assigned": [],
             "calls": {},
         }
-
-    @property
-    def level(self) -> Callable[[str], str | None]:
-        return lambda user: self.state["users"].get(user, {}).get("level")
 
 
 def _text(el: etree._Element | None, path: str, default: str = "") -> str:
@@ -601,10 +597,6 @@ class Simulator:
         if pid not in cam.state["assigned"]:
             cam.state["assigned"].append(pid)
         return "<tas:AddServerCertificateAssignmentResponse/>"
-
-
-def sim_resolution(mp: float) -> tuple[int, int]:
-    return resolution(mp)
 
 
 async def serve(profiles: list[CameraProfile], factory_password: str, quirks: dict[str, dict[str, Any]],
