@@ -104,3 +104,71 @@ def test_size_city_cli_totals(cli) -> None:  # type: ignore[no-untyped-def]
     body = json.loads(cli("size", "city", EXAMPLE, "--json").output)
     assert sum(s["cameras"] for s in body["sites"].values()) == 40
     assert body["total_bytes"] == sum(s["total_bytes"] for s in body["sites"].values())
+
+
+def test_gpu_catalog_matches_the_model() -> None:
+    from typing import get_args
+
+    from camkit.model import GpuModel
+    from camkit.sizing import table
+
+    assert set(get_args(GpuModel)) == set(table()["gpus"])
+    for name, g in table()["gpus"].items():
+        assert g["source"] and g["decode_1080p30_streams"] > 0 and g["inference_ms"] > 0, name
+
+
+def test_streams_per_gpu_is_the_smaller_limit() -> None:
+    from camkit.sizing import gpu_load, table
+
+    inv = pipeline.load(EXAMPLE)
+    t4 = table()["gpus"]["nvidia-t4"]
+    cam = inv.camera_index["ioc-c01"]
+    # 100 cameras at 5 analysed fps = 500 inferences/s = 2 detectors x 1000/4 ms: inference-bound, exactly one GPU
+    decode, infer = gpu_load([cam.model_copy(update={"fps": 20})] * 100, t4)
+    assert infer == pytest.approx(1.0) and decode == pytest.approx(100 * 0.92 * 20 / (2.0736 * 30) / 38)
+    # at 60 fps the decoder saturates first
+    decode, infer = gpu_load([cam.model_copy(update={"fps": 60})] * 100, t4)
+    assert decode > 1.0 > infer * 0.99
+
+
+def test_iva_runs_where_the_gpus_are() -> None:
+    inv = pipeline.load(EXAMPLE)
+    sz = size_city(inv)
+    hk = sz.sites["hoan-kiem"].compute
+    assert hk is not None and hk.gpu_model == "nvidia-t4" and hk.gpus_available == 2
+    # wards have no GPU: the district analyses their cameras (and the private system's, recorded by the ward)
+    below = ("hoan-kiem", "hang-bac", "hang-trong", "trang-tien", "toa-nha-hang-bac")
+    want = sorted(c.id for s in below for c in inv.cameras_by_site[s] if c.analytics)
+    assert hk.analysed == want
+    assert sz.sites["hang-bac"].compute is not None and sz.sites["hang-bac"].compute.analysed == []
+    assert sz.sites["hang-bac"].compute.recorded == sorted(
+        c.id for s in ("hang-bac", "toa-nha-hang-bac") for c in inv.cameras_by_site[s])
+    assert sz.sites["toa-nha-hang-bac"].compute is None
+    # their detect streams cross the ward uplink
+    ward_detect = sz.sites["hang-bac"].uplink["detect streams to the IVA above"]
+    assert ward_detect == pytest.approx(sum(0.92 * c.fps * {"h264": 0.064, "h265": 0.032}[c.codec]
+                                            for s in ("hang-bac",) for c in inv.cameras_by_site[s] if c.analytics))
+    assert "detect streams to the IVA above" not in sz.sites["hoan-kiem"].uplink
+
+
+def test_gpu_shortfall_is_reported(inventory: Path) -> None:
+    path = inventory / "cameras" / "ioc.csv"
+    for i in range(250):
+        append_row(path, camera(id=f"big-c{i:03d}", mac=f"02:cb:00:00:{i // 256:02x}:{i % 256:02x}", switch="",
+                                port="", connection="cellular", dot1x="", lat="21.0286", lon="105.8041"))
+    inv = pipeline.load(inventory)
+    c = size_city(inv).sites["ioc"].compute
+    assert c is not None and c.gpus_needed == 3 and c.iva_shards == 3  # 252 cameras, 100 per T4
+    (inventory / "ipplan.lock.yml").unlink()  # the site outgrows its locked camera subnet: plan afresh
+    files = pipeline.render(inv, pipeline.plan(pipeline.load(inventory)), {"sizing"})
+    text = files.artifacts["sites/ioc/sizing/README.md"][1].content.decode()
+    assert ("GPU shortfall" in text) == (c.gpus_needed > c.gpus_available)
+
+
+def test_shards_are_contiguous_and_cover_everything() -> None:
+    from camkit.sizing import chunks
+
+    ids = [f"c{i:03d}" for i in range(10)]
+    parts = chunks(ids, 3)
+    assert [len(p) for p in parts] == [4, 4, 2] and sum(parts, []) == ids
+    assert chunks([], 2) == [[], []] and chunks(ids, 0) == []

@@ -391,8 +391,14 @@ def size_city_cmd(inventory: Path, units: str, as_json: bool) -> None:
             "cameras": s.cameras, "bitrate_mbps": round(s.bitrate_mbps, 3), "daily_bytes": s.daily_bytes,
             "hot_bytes": s.hot_bytes, "warm_bytes": s.warm_bytes, "cold_bytes": s.cold_bytes,
             "total_bytes": s.total_bytes, "uplink_mbps": round(s.uplink_mbps, 3),
-            "uplink_capacity_mbps": s.uplink_capacity_mbps} for sid, s in sz.sites.items()},
-            "total_bytes": sz.total("total_bytes"), "total_bitrate_mbps": round(sz.total("bitrate_mbps"), 3)}))
+            "uplink_capacity_mbps": s.uplink_capacity_mbps,
+            "iva": {"cameras_analysed": len(s.compute.analysed), "gpu_model": s.compute.gpu_model,
+                    "gpus_available": s.compute.gpus_available, "gpus_needed": s.compute.gpus_needed,
+                    "streams_per_gpu": s.compute.streams_per_gpu} if s.compute else None,
+            "vms_shards": s.compute.vms_shards if s.compute else 0} for sid, s in sz.sites.items()},
+            "total_bytes": sz.total("total_bytes"), "total_bitrate_mbps": round(sz.total("bitrate_mbps"), 3),
+            "gpus_needed": sum(s.compute.gpus_needed for s in sz.sites.values() if s.compute),
+            "gpus_available": sum(s.compute.gpus_available for s in sz.sites.values() if s.compute)}))
         return
     label = in_units(0, units)[1].split(" ")[0]
     table = Table(title=f"Sizing of {inv.city.name} ({label}; {in_units(0, units)[1]})")
@@ -405,7 +411,9 @@ def size_city_cmd(inventory: Path, units: str, as_json: bool) -> None:
                       f"{s.uplink_utilisation:.0%}")
     out.print(table)
     out.print(f"city: {sz.total('cameras'):.0f} cameras, {sz.total('bitrate_mbps') / 1000:.2f} Gb/s recorded, "
-              f"{in_units(sz.total('total_bytes'), units)[0]:.0f} {label} provisioned")
+              f"{in_units(sz.total('total_bytes'), units)[0]:.0f} {label} provisioned, "
+              f"{sum(s.compute.gpus_needed for s in sz.sites.values() if s.compute)} GPUs needed for IVA "
+              f"({sum(s.compute.gpus_available for s in sz.sites.values() if s.compute)} in the inventory)")
 
 
 @main.group("secrets")

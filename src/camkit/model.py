@@ -350,6 +350,9 @@ class Uplink(Strict):
         description="host:port where private systems reach this site's WireGuard hub over the Internet")
 
 
+GpuModel = Literal["nvidia-t4", "nvidia-l4", "nvidia-a2"]  # keys of `gpus:` in camkit/data/sizing.yml
+
+
 class Server(Strict):
     name: Slug = Field(description="short name; the hostname is <site>-<name>")
     roles: list[ServerRole] = Field(min_length=1)
@@ -358,6 +361,7 @@ class Server(Strict):
     cpu_cores: int = Field(default=16, ge=1, le=1024)
     memory_gb: int = Field(default=64, ge=1, le=16384)
     gpus: int = Field(default=0, ge=0, le=16)
+    gpu_model: GpuModel = Field(default="nvidia-t4", description="entry of the GPU catalog in camkit/data/sizing.yml")
     disks_tb: float = Field(default=0, ge=0, le=10_000)
 
     @model_validator(mode="after")

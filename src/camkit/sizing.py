@@ -7,6 +7,7 @@ or the vendor-calculator convention (MB = 10^6 B, GB = 1024 MB, TB = 1024 GB).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Literal
 import yaml
 
 from camkit.loader import Inventory
-from camkit.model import Camera, SiteKind
+from camkit.model import Camera, ServerRole, SiteKind
 
 DATA = Path(__file__).resolve().parent / "data" / "sizing.yml"
 Units = Literal["si", "binary", "vendor"]
@@ -67,6 +68,7 @@ class SiteSize:
     logical_bytes: int = 0  # what is kept, before protection and overheads
     uplink_capacity_mbps: int = 0
     uplink: dict[str, float] = field(default_factory=dict)  # Mbps by cause
+    compute: Compute | None = None  # None for private systems (recorded and analysed by their parent)
 
     @property
     def total_bytes(self) -> int:
@@ -79,6 +81,101 @@ class SiteSize:
     @property
     def uplink_utilisation(self) -> float:
         return self.uplink_mbps / self.uplink_capacity_mbps if self.uplink_capacity_mbps else 0.0
+
+
+@dataclass
+class Compute:
+    """What a site's cluster runs for its recordings and analytics, and how big it is."""
+
+    recorded: list[str]  # camera ids this site records (own + private systems below it), sorted
+    analysed: list[str]  # camera ids this site's IVA analyses (own + sites below without GPUs), sorted
+    gpu_model: str | None
+    gpus_available: int
+    gpus_needed: int
+    streams_per_gpu: int  # for the site's analysed cameras' average frame rate
+    vms_shards: int
+    iva_shards: int  # one Frigate instance per GPU needed; a CPU-only site with analysed cameras: 0
+    recorder_cpu_m: int  # per VMS instance
+    recorder_mem_mi: int
+    iva_cpu_m: int  # per Frigate instance
+    iva_mem_mi: int
+    worker_cores: int  # what the site's Kubernetes workers offer
+    worker_memory_gb: int
+
+    @property
+    def gpu_shortfall(self) -> int:
+        return max(0, self.gpus_needed - self.gpus_available)
+
+
+def chunks(ids: list[str], n: int) -> list[list[str]]:
+    """Split sorted ids into n contiguous, near-equal shards (adding a camera moves at most the boundaries)."""
+    if n <= 0:
+        return []
+    size = math.ceil(len(ids) / n) if ids else 0
+    return [ids[i * size:(i + 1) * size] for i in range(n)]
+
+
+def gpu_load(cams: list[Camera], gpu: dict) -> tuple[float, float]:  # type: ignore[type-arg]
+    """(decoder share, inference share) of one GPU these cameras' detect streams take."""
+    iva = table()["iva"]
+    decode = sum(iva["detect_stream_mp"] * c.fps for c in cams) / (2.0736 * 30) / gpu["decode_1080p30_streams"]
+    per_s = gpu["detectors"] * 1000 / gpu["inference_ms"]
+    infer = len(cams) * iva["detect_fps"] * iva["detections_per_frame"] / per_s
+    return decode, infer
+
+
+def _compute(inv: Inventory, sid: str, recorded: list[Camera], analysed: list[Camera], mbps: float) -> Compute:
+    t = table()
+    site = inv.sites[sid]
+    gpu_servers = [s for s in site.servers if s.gpus]
+    workers = [s for s in site.servers if ServerRole.k8s_worker in s.roles]
+    model = gpu_servers[0].gpu_model if gpu_servers else None
+    gpus = sum(s.gpus for s in gpu_servers)
+    needed, per_gpu = 0, 0
+    if model and analysed:
+        spec = t["gpus"][model]
+        decode, infer = gpu_load(analysed, spec)
+        needed = math.ceil(max(decode, infer) - 1e-9)
+        per_gpu = math.floor(len(analysed) / max(decode, infer)) if max(decode, infer) else 0
+    rec, fr = t["recorder"], t["frigate"]
+    vms = max(1, math.ceil(max(len(recorded) / rec["max_streams_per_instance"], mbps / rec["max_mbps_per_instance"])))
+    per_vms = math.ceil(len(recorded) / vms)
+    per_vms_mbps = mbps / vms
+    per_iva = math.ceil(len(analysed) / needed) if needed else 0
+    return Compute(
+        recorded=sorted(c.id for c in recorded), analysed=sorted(c.id for c in analysed), gpu_model=model,
+        gpus_available=gpus, gpus_needed=needed, streams_per_gpu=per_gpu, vms_shards=vms, iva_shards=needed,
+        recorder_cpu_m=round(rec["cpu_millicores_base"] + rec["cpu_millicores_per_stream"] * per_vms
+                             + rec["cpu_millicores_per_100mbps"] * per_vms_mbps / 100),
+        recorder_mem_mi=rec["memory_mib_base"] + rec["memory_mib_per_stream"] * per_vms,
+        iva_cpu_m=fr["cpu_millicores_base"] + fr["cpu_millicores_per_camera"] * per_iva if needed else 0,
+        iva_mem_mi=fr["memory_mib_base"] + fr["memory_mib_per_camera"] * per_iva if needed else 0,
+        worker_cores=sum(s.cpu_cores for s in workers), worker_memory_gb=sum(s.memory_gb for s in workers))
+
+
+def analysis_site(inv: Inventory, sid: str) -> str | None:
+    """Where a site's cameras are analysed: itself if it has GPUs, else the nearest ancestor that has."""
+    for hop in (sid, *inv.ancestors(sid)):
+        if inv.sites[hop].kind is not SiteKind.private_system and any(s.gpus for s in inv.sites[hop].servers):
+            return hop
+    return None
+
+
+def size_compute(inv: Inventory, sites: dict[str, SiteSize]) -> None:
+    """Fill each recording site's Compute: cameras recorded, analysed, shards, GPUs, requests."""
+    recorded: dict[str, list[Camera]] = {}
+    analysed: dict[str, list[Camera]] = {}
+    for sid, site in inv.sites.items():
+        rec_at = site.parent if site.kind is SiteKind.private_system and site.parent else sid
+        recorded.setdefault(rec_at, []).extend(inv.cameras_by_site[sid])
+        at = analysis_site(inv, rec_at)
+        if at is not None:
+            analysed.setdefault(at, []).extend(c for c in inv.cameras_by_site[sid] if c.analytics)
+    for sid, site in inv.sites.items():
+        if site.kind is SiteKind.private_system:
+            continue
+        rec = recorded.get(sid, [])
+        sites[sid].compute = _compute(inv, sid, rec, analysed.get(sid, []), sum(camera_mbps(c) for c in rec))
 
 
 @dataclass
@@ -152,4 +249,20 @@ def size_city(inv: Inventory) -> CitySize:
                 break
             key = "relays up (own cameras)" if hop == sid else "relays up (sites below)"
             sites[hop].uplink[key] = sites[hop].uplink.get(key, 0.0) + relay
+    # detect streams of cameras analysed above their recording site cross every uplink on the way
+    t = table()
+    for sid, site in inv.sites.items():
+        if site.kind is SiteKind.private_system:
+            continue
+        at = analysis_site(inv, sid)
+        cams = [c for c in inv.cameras_by_site[sid] if c.analytics]
+        if at is None or at == sid or not cams:
+            continue
+        mbps = sum(t["iva"]["detect_stream_mp"] * c.fps * t["bitrate"]["bits_per_pixel"][c.codec] for c in cams)
+        for hop in (sid, *inv.ancestors(sid)):
+            if hop == at:
+                break
+            key = "detect streams to the IVA above"
+            sites[hop].uplink[key] = sites[hop].uplink.get(key, 0.0) + mbps
+    size_compute(inv, sites)
     return CitySize(sites)
