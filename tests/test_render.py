@@ -23,7 +23,8 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def test_registry_lists_the_families() -> None:
-    assert list(registry()) == ["ipplan", "ansible-inventory", "registry", "firewall", "nftables", "netplan", "switches", "radius", "wireguard", "sizing", "cameras"]
+    assert list(registry()) == ["ipplan", "ansible-inventory", "registry", "firewall", "nftables", "netplan", "switches", "radius", "wireguard", "sizing", "cameras",
+                              "helm"]
 
 
 def test_unknown_family_is_an_error() -> None:

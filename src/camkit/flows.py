@@ -196,6 +196,11 @@ class FlowMatrix:
                     add(self.subnet(ioc, NetworkRole.management), rec, K8S_API,
                         "central cluster management from the city IOC", "VII.2.2.4.2 managed centrally")
             add(mgmt, rec, K8S_API, "local cluster administration", "operations")
+            for ioc in iocs:
+                if ioc != sid:
+                    add(rec, self.recorders(ioc), INGRESS_HTTPS,
+                        "VMS checks operators' tokens against the city SSO's signing keys (JWKS)",
+                        "VII.2.2.4.2 central identity")
             # cluster internals (same subnet: host firewalls only)
             k8s = self.hosts(sid, "k8s-nodes", {ServerRole.k8s_control, ServerRole.k8s_worker})
             add(k8s, k8s, RKE2_TCP, "RKE2 control plane, etcd and kubelet", "component: RKE2", l2_local=True)
@@ -282,6 +287,17 @@ class FlowMatrix:
     def into(self, site: str, group: str) -> list[Flow]:
         """Flows whose destination is a group of a site (e.g. the cameras of a ward)."""
         return self._into.get((site, group), [])
+
+    def out_of(self, site: str, group: str) -> list[Flow]:
+        """Flows whose source is a group of a site (e.g. what a district's recorders may reach)."""
+        return self._out_of.get((site, group), [])
+
+    @cached_property
+    def _out_of(self) -> dict[tuple[str, str], list[Flow]]:
+        out: dict[tuple[str, str], list[Flow]] = {}
+        for f in self.flows:
+            out.setdefault((f.src.site, f.src.group), []).append(f)
+        return out
 
     @cached_property
     def _into(self) -> dict[tuple[str, str], list[Flow]]:

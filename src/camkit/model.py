@@ -606,6 +606,8 @@ class CameraModelSpec(Strict):
     advanced_security: bool = False
     max_resolution_mp: float | None = Field(default=None, ge=1, le=33)
     codecs: list[CodecName] = Field(default_factory=lambda: ["h264", "h265"], min_length=1)
+    rtsp_path: str = Field(default="/", pattern=r"^/\S*$",
+                           description="main-stream RTSP path (ONVIF GetStreamUri tells it); a camera's stream_url wins")
     vulnerability_disclosure: str = Field(default="", description="vendor's vulnerability disclosure page (QCVN 135)")
 
     @property

@@ -24,6 +24,7 @@ from camkit.diagnostics import Diagnostic, InventoryError, Position
 from camkit.flows import FlowMatrix
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
+from camkit.sizing import CitySize, size_city
 
 CITY_SCOPE = "city"
 MANIFEST = ".camkit-manifest.json"
@@ -48,6 +49,11 @@ class RenderContext:
     def flows(self) -> FlowMatrix:
         """The flow matrix, computed once per render for every family that needs it."""
         return FlowMatrix(self.inv, self.plan, self.access)
+
+    @cached_property
+    def sizing(self) -> CitySize:
+        """The sizing model, computed once per render (sizing, cameras and helm families read it)."""
+        return size_city(self.inv)
 
     def sites(self) -> list[str]:
         return [self.site] if self.site else list(self.inv.sites)
@@ -74,6 +80,7 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.cameras import CamerasRenderer
     from camkit.render.camera_registry import RegistryRenderer
     from camkit.render.firewall import FirewallMatrixRenderer
+    from camkit.render.helm_values import HelmValuesRenderer
     from camkit.render.ipplan import IpPlanRenderer
     from camkit.render.netplan import NetplanRenderer
     from camkit.render.nftables import NftablesRenderer
@@ -84,7 +91,8 @@ def registry() -> dict[str, type[Renderer]]:
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
                                    FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer,
-                                   RadiusRenderer, WireguardRenderer, SizingRenderer, CamerasRenderer]
+                                   RadiusRenderer, WireguardRenderer, SizingRenderer, CamerasRenderer,
+                                   HelmValuesRenderer]
     return {r.family: r for r in table}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from camkit.render import Artifact, RenderContext, Renderer, csv_bytes, md_table
-from camkit.sizing import Compute, size_city, table
+from camkit.sizing import Compute, table
 
 HEADER = ["site", "tier", "cameras", "recorded_mbps", "daily_bytes", "retention_days", "hot_bytes", "warm_bytes",
           "cold_bytes", "total_bytes", "total_tb_si", "uplink_mbps", "uplink_capacity_mbps", "uplink_utilisation",
@@ -50,7 +50,7 @@ class SizingRenderer(Renderer):
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         inv = ctx.inv
-        sz = size_city(inv)
+        sz = ctx.sizing
         pol = inv.city.storage
         for sid in ctx.sites():
             s = sz.sites[sid]

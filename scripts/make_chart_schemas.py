@@ -1,0 +1,130 @@
+"""Writes charts/<chart>/values.schema.json (one definition here per chart; common parts shared).
+
+Run: python scripts/make_chart_schemas.py   (tests/test_charts.py checks the committed files are current)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+CHARTS = Path(__file__).resolve().parent.parent / "charts"
+Q = {"$ref": "#/$defs/quantity"}
+
+
+def obj(required: list[str], **props: object) -> dict[str, object]:
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
+
+
+def arr(items: object, min_items: int = 0) -> dict[str, object]:
+    return {"type": "array", "items": items, "minItems": min_items}
+
+
+S = {"type": "string"}
+DEFS = {
+    "image": obj(["repository", "tag"], repository={"type": "string", "minLength": 1},
+                 tag={"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", "not": {"const": "latest"},
+                      "description": "pinned tag; 'latest' is refused"}),
+    "quantity": {"type": ["string", "integer"], "pattern": "^[0-9.]+(m|Ki|Mi|Gi|Ti|k|M|G)?$"},
+    "resources": obj(["requests", "limits"], requests=obj(["cpu", "memory"], cpu=Q, memory=Q),
+                     limits=obj(["cpu", "memory"], cpu=Q, memory=Q,
+                                **{"nvidia.com/gpu": {"type": "integer", "minimum": 1}})),
+    "rule": obj(["name", "component", "peers", "ports", "reason"],
+                name={"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,40}$"}, component=S, reason=S,
+                peers=arr({"type": "object", "additionalProperties": False,
+                           "properties": {"cidr": S, "namespace": S, "component": S}}, 1),
+                ports=arr(obj(["port", "protocol"], port={"type": "integer", "minimum": 1, "maximum": 65535},
+                              protocol={"enum": ["TCP", "UDP"]}), 1)),
+}
+COMMON = {
+    "site": obj(["id", "tier", "kind"], id={"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                tier={"type": "integer", "minimum": 1, "maximum": 3}, kind=S),
+    "image": {"$ref": "#/$defs/image"},
+    "securityContext": obj(["runAsUser"], runAsUser={"type": "integer", "minimum": 1}),
+    "resources": {"$ref": "#/$defs/resources"},
+    "networkPolicy": obj(["ingress", "egress"], ingress=arr({"$ref": "#/$defs/rule"}),
+                         egress=arr({"$ref": "#/$defs/rule"})),
+    "global": {"type": "object"},
+    "camkit-lib": {"type": "object"},
+}
+CREDS = {"type": "object", "additionalProperties": obj(["user", "password"], user=S, password=S)}
+
+SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
+    "vms": ({
+        "tls": obj(["secretName"], secretName=S),
+        "auth": obj(["jwks", "claimKey"], jwks={"type": "string", "pattern": "^https://"}, claimKey=S),
+        "recordings": obj(["storageClass", "segmentDuration", "deleteAfter"], storageClass=S,
+                          segmentDuration={"type": "string", "pattern": "^[0-9]+[smh]$"},
+                          deleteAfter={"type": "string", "pattern": "^[0-9]+[smh]$"}),
+        "shards": arr(obj(["name", "cameras", "relays", "volumeSize"],
+                          name={"type": "string", "pattern": "^[0-9]+$"}, volumeSize=Q,
+                          cameras=arr(obj(["path"], path=S, scheme={"enum": ["rtsp", "rtsps"]}, hostPath=S,
+                                          credentials=S, publisher={"type": "boolean"})),
+                          relays=arr(obj(["site", "address"], site=S, address=S))), 1),
+        "credentials": {**CREDS, "description": "camera id -> {user, password}: each camera's VMS account, given "
+                        "at deploy time from the vault (never in a file)"},
+        "relayFingerprints": {"type": "object", "additionalProperties": S,
+                              "description": "site id -> SHA256 fingerprint of that site's VMS certificate"},
+    }, ["tls", "auth", "recordings", "shards", "resources"]),
+    "iva": ({
+        "detector": obj(["type", "gpu", "model"], type={"enum": ["onnx", "openvino"]}, gpu={"type": "boolean"},
+                        model=S),
+        "detect": obj(["width", "height"], width={"type": "integer", "minimum": 320},
+                      height={"type": "integer", "minimum": 240}),
+        "vmsTokenSecret": S,
+        "eventRetentionDays": {"type": "integer", "minimum": 1},
+        "shards": arr(obj(["name", "cameras"], name={"type": "string", "pattern": "^[0-9]+$"},
+                          cameras=arr(obj(["name", "path", "vmsService", "fps", "set", "objects", "features"],
+                                          name=S, path=S, vmsService=S, fps={"type": "integer", "minimum": 1},
+                                          set={"enum": ["basic", "security", "traffic"]}, objects=arr(S, 1),
+                                          features=arr(S)))), 1),
+    }, ["detector", "detect", "vmsTokenSecret", "shards", "resources"]),
+    "monitoring": ({
+        "replicas": {"type": "integer", "minimum": 2},
+        "targets": obj(["rtsp", "https"], rtsp=arr(S), https=arr(S)),
+        "alerts": obj(["cameraDownFor", "recordingGapFor", "storageFreePercent", "ivaDownFor", "vmsNamespace",
+                       "ivaNamespace"], cameraDownFor=S, recordingGapFor=S, ivaDownFor=S, vmsNamespace=S,
+                      ivaNamespace=S, storageFreePercent={"type": "integer", "minimum": 1, "maximum": 99}),
+    }, ["replicas", "targets", "alerts", "resources"]),
+}
+# charts without pods: no image, security context or network policy of their own
+PODLESS: dict[str, tuple[dict[str, object], list[str]]] = {
+    "storage": ({
+        "mode": {"enum": ["local", "ceph"]},
+        "storageClass": S,
+        "volumes": arr(obj(["name", "node", "path", "capacity"], name=S, node=S, path=S, capacity=Q)),
+        "cephNamespace": S,
+        "blockPool": obj(["name", "replicas", "storageClass"], name=S, storageClass=S,
+                         replicas={"type": "integer", "minimum": 1, "maximum": 5}),
+        "objectStore": obj(["name", "dataChunks", "codingChunks", "gateways", "storageClass"], name=S, storageClass=S,
+                           dataChunks={"type": "integer", "minimum": 1}, codingChunks={"type": "integer", "minimum": 0},
+                           gateways={"type": "integer", "minimum": 1}),
+        "buckets": arr(obj(["name", "namespace", "expireDays"], name=S, namespace=S,
+                           expireDays={"type": "integer", "minimum": 1})),
+    }, ["mode"]),
+}
+
+
+def schema(chart: str) -> dict[str, object]:
+    if chart in PODLESS:
+        props, required = PODLESS[chart]
+        common = {k: COMMON[k] for k in ("site", "global", "camkit-lib")}
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": f"camkit {chart} chart values",
+                "type": "object", "additionalProperties": False, "required": ["site", *required],
+                "properties": {**common, **props}, "$defs": DEFS}
+    props, required = SPECS[chart]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": f"camkit {chart} chart values",
+            "type": "object", "additionalProperties": False,
+            "required": ["site", "image", "securityContext", "networkPolicy", *required],
+            "properties": {**COMMON, **props}, "$defs": DEFS}
+
+
+def text(chart: str) -> str:
+    return json.dumps(schema(chart), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    for name in (*SPECS, *PODLESS):
+        (CHARTS / name / "values.schema.json").write_text(text(name), "utf-8")
+    print(f"wrote {len(SPECS) + len(PODLESS)} schemas", file=sys.stderr)

@@ -1,0 +1,232 @@
+"""Helm charts with the generated values: real helm (pinned wheel), kubernetes-validate --strict, the policy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from camkit import pipeline
+from camkit.k8s import check as k8s
+from camkit.k8s.helm import HELM_VERSION, ensure_helm
+from camkit.sizing import size_city
+
+from conftest import EXAMPLE, HANOI, ROOT
+
+KUBE = "1.33.0"
+
+
+@lru_cache(maxsize=2)
+def rendered(root: Path) -> tuple[Any, dict[tuple[str, str], dict[str, Any]]]:
+    inv = pipeline.load(root)
+    result = pipeline.render(inv, pipeline.plan(inv), ["helm"])
+    values = {}
+    for path, (_, art) in result.artifacts.items():
+        chart = path.rsplit("/", 1)[-1].removesuffix(".values.yaml")
+        values[(art.scope, chart)] = json.loads(art.content.decode().split("\n", 1)[1])
+    return inv, values
+
+
+def objects(chart: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    docs, err = k8s.template(chart, values, KUBE)
+    assert not err, err
+    return docs
+
+
+def test_helm_is_the_pinned_release() -> None:
+    out = subprocess.run([str(ensure_helm()), "version", "--template", "{{.Version}}"], capture_output=True, text=True)
+    assert out.stdout == HELM_VERSION
+
+
+def test_committed_chart_schemas_are_current() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import make_chart_schemas as m
+    finally:
+        sys.path.pop(0)
+    for chart in (*m.SPECS, *m.PODLESS):
+        assert (ROOT / "charts" / chart / "values.schema.json").read_text("utf-8") == m.text(chart), \
+            f"run: python scripts/make_chart_schemas.py ({chart})"
+
+
+@pytest.mark.parametrize("chart", ["vms", "iva", "monitoring", "storage"])
+def test_chart_lints_with_its_defaults(chart: str) -> None:
+    proc = k8s.helm("lint", "--strict", str(ROOT / "charts" / chart), "--kube-version", KUBE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_site_of_the_example_passes_every_check() -> None:
+    inv, values = rendered(EXAMPLE)
+    sites_with_charts = {sid for sid, _ in values}
+    assert sites_with_charts == {s for s in inv.sites if inv.sites[s].kind.value != "private_system"}
+    for (sid, chart), v in sorted(values.items()):
+        report = k8s.check(chart, sid, v, KUBE)
+        assert report.ok, (sid, chart, report.errors)
+        assert report.objects and report.schema_checked
+        if chart in ("vms", "iva"):
+            assert report.schema_checked == report.objects  # no CRD: everything strictly validated
+
+
+def test_vms_values_follow_the_sizing_and_the_flow_matrix() -> None:
+    inv, values = rendered(EXAMPLE)
+    sz = size_city(inv)
+    v = values[("hang-bac", "vms")]
+    comp = sz.sites["hang-bac"].compute
+    assert comp is not None
+    paths = [c["path"] for s in v["shards"] for c in s["cameras"]]
+    assert paths == comp.recorded  # own cameras + the private system's, each once
+    private = {c.id for c in inv.cameras_by_site["toa-nha-hang-bac"]}
+    assert all(c.get("publisher") for s in v["shards"] for c in s["cameras"] if c["path"] in private)
+    assert v["recordings"]["deleteAfter"] == f"{inv.city.tiers.tier3.retention_days * 24}h"
+    docs = objects("vms", v)
+    sts = [d for d in docs if d["kind"] == "StatefulSet"]
+    assert len(sts) == comp.vms_shards
+    res = sts[0]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert res["requests"] == {"cpu": f"{comp.recorder_cpu_m}m", "memory": f"{comp.recorder_mem_mi}Mi"}
+    # egress to cameras: exactly the camera subnet the flow matrix names, on the ports it names
+    from camkit.model import NetworkRole
+
+    plan = pipeline.plan(inv)
+    cams_net = str(plan.subnets[("hang-bac", NetworkRole.cameras)].cidr)
+    pol = next(d for d in docs if d["metadata"]["name"] == "vms-egress-cameras")
+    assert pol["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": cams_net}}]
+    assert {p["port"] for p in pol["spec"]["egress"][0]["ports"]} == {554, 322, 443}
+    # credentials are required at deploy time; the values file carries none
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    assert k8s.PLACEHOLDER in secret["stringData"]["mediamtx.yml"]
+    assert "password" not in json.dumps(v)
+
+
+def test_vms_refuses_to_render_without_camera_credentials(tmp_path: Path) -> None:
+    _, values = rendered(EXAMPLE)
+    vfile = tmp_path / "v.yaml"
+    vfile.write_text(json.dumps(values[("hoan-kiem", "vms")]), "utf-8")
+    proc = k8s.helm("template", "vms", str(ROOT / "charts" / "vms"), "-f", str(vfile))
+    assert proc.returncode != 0 and "credentials.hk-c01" in proc.stderr
+
+
+def test_iva_shards_own_the_cameras_the_sizing_gives_them() -> None:
+    inv, values = rendered(EXAMPLE)
+    comp = size_city(inv).sites["hoan-kiem"].compute
+    assert comp is not None
+    v = values[("hoan-kiem", "iva")]
+    assert sorted(c["name"] for s in v["shards"] for c in s["cameras"]) == comp.analysed
+    # a ward camera is read through the district VMS relay path; traffic cameras get the traffic set
+    cams = {c["name"]: c for s in v["shards"] for c in s["cameras"]}
+    assert cams["hb-c01"]["path"] == "hang-bac/hb-c01"
+    traffic = [c for c in cams.values() if inv.camera_index[c["name"]].purpose == "traffic"]
+    assert traffic and all(c["set"] == "traffic" and "lpr" in c["features"] for c in traffic)
+    docs = objects("iva", v)
+    deps = [d for d in docs if d["kind"] == "Deployment"]
+    assert len(deps) == comp.iva_shards
+    for d in deps:
+        assert d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    police = values[("police", "iva")]
+    assert {c["set"] for s in police["shards"] for c in s["cameras"]} == {"security"}
+
+
+def test_monitoring_probes_every_camera_with_an_address() -> None:
+    inv, values = rendered(EXAMPLE)
+    plan = pipeline.plan(inv)
+    v = values[("hoan-kiem", "monitoring")]
+    want = sorted(f"{plan.camera_ip(c.id)}:554" for c in inv.cameras_by_site["hoan-kiem"] if plan.camera_ip(c.id))
+    assert sorted(v["targets"]["rtsp"]) == want
+    docs = objects("monitoring", v)
+    rules = next(d for d in docs if d["kind"] == "PrometheusRule")
+    alerts = {r["alert"]: r for g in rules["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {"CameraDown", "RecordingGap", "StorageFilling", "IVAShardDown"}
+    assert alerts["CameraDown"]["for"] == "5m"
+
+
+def test_storage_is_ceph_at_tiers_1_2_and_local_at_tier_3() -> None:
+    inv, values = rendered(EXAMPLE)
+    assert values[("hang-bac", "storage")]["mode"] == "local"
+    ioc = values[("ioc", "storage")]
+    assert ioc["mode"] == "ceph" and ioc["objectStore"]["dataChunks"] == inv.city.storage.ec_data_chunks
+    assert {b["name"] for b in ioc["buckets"]} == {"recordings-warm", "tier2-backups", "evidence"}
+    docs = objects("storage", values[("hang-bac", "storage")])
+    pv = next(d for d in docs if d["kind"] == "PersistentVolume")
+    assert pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == \
+        ["hang-bac-edge1"]
+
+
+# --- the policy and the validator catch what they are for -------------------------------------------------
+
+
+def _vms_docs() -> list[dict[str, Any]]:
+    _, values = rendered(EXAMPLE)
+    return objects("vms", values[("hoan-kiem", "vms")])
+
+
+def _sts(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == "StatefulSet")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: _sts(d)["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot"), "runAsNonRoot"),
+    (lambda d: _sts(d)["spec"]["template"]["spec"]["containers"][0].update(image="bluenviron/mediamtx:latest"),
+     "pinned"),
+    (lambda d: _sts(d)["spec"]["template"]["spec"]["containers"][0].update(image="bluenviron/mediamtx"), "pinned"),
+    (lambda d: _sts(d)["spec"]["template"]["spec"]["containers"][0]["resources"].pop("limits"), "limits.cpu"),
+    (lambda d: _sts(d)["spec"]["template"]["spec"]["containers"][0]["securityContext"].update(
+        readOnlyRootFilesystem=False), "readOnlyRootFilesystem"),
+    (lambda d: _sts(d)["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"].update(
+        add=["NET_ADMIN"]), "drop ALL"),
+    (lambda d: _sts(d)["spec"]["template"]["spec"].update(hostNetwork=True), "hostNetwork"),
+    (lambda d: d.remove(next(x for x in d if x["metadata"]["name"].endswith("default-deny"))), "default-deny"),
+    (lambda d: _sts(d)["spec"].update(replicas=2), "PodDisruptionBudget"),
+])
+def test_policy_catches_each_violation(mutate: Any, message: str) -> None:
+    docs = _vms_docs()
+    assert k8s.policy(docs, "camkit-vms") == []
+    mutate(docs)
+    errors = k8s.policy(docs, "camkit-vms")
+    assert errors and any(message in e for e in errors), errors
+
+
+def test_strict_validation_catches_an_unknown_field() -> None:
+    docs = _vms_docs()
+    _sts(docs)["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
+    report = k8s.Report("vms", "hoan-kiem")
+    k8s.validate(docs, KUBE, report)
+    assert report.errors and "securityContxt" in report.errors[0]
+
+
+def test_values_schema_refuses_latest(tmp_path: Path) -> None:
+    _, values = rendered(EXAMPLE)
+    v = copy.deepcopy(values[("hang-bac", "monitoring")])
+    v["image"]["tag"] = "latest"
+    (tmp_path / "v.yaml").write_text(json.dumps(v), "utf-8")
+    proc = k8s.helm("template", "m", str(ROOT / "charts" / "monitoring"), "-f", str(tmp_path / "v.yaml"))
+    assert proc.returncode != 0 and "/image/tag" in proc.stderr
+
+
+def test_charts_check_cli(cli) -> None:  # type: ignore[no-untyped-def]
+    res = cli("charts", "check", str(EXAMPLE), "--site", "hang-bac", "--no-lint", "--json")
+    body = json.loads(res.output)
+    assert res.exit_code == 0 and body["ok"] and {r["chart"] for r in body["reports"]} == {"vms", "monitoring",
+                                                                                          "storage"}
+    res = cli("charts", "check", str(EXAMPLE), "--site", "nowhere")
+    assert res.exit_code == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("site", ["so-gtvt", "ba-dinh", "phuc-tho"])
+def test_hanoi_sample_passes_every_check(site: str) -> None:
+    inv, values = rendered(HANOI)
+    charts = sorted(c for s, c in values if s == site)
+    assert "vms" in charts and "monitoring" in charts
+    for chart in charts:
+        report = k8s.check(chart, site, values[(site, chart)], KUBE, run_lint=chart != "vms")
+        assert report.ok, (site, chart, report.errors[:5])
+    comp = size_city(inv).sites[site].compute
+    assert comp is not None
+    if "iva" in charts:
+        assert len(values[(site, "iva")]["shards"]) == comp.iva_shards
+    assert len(values[(site, "vms")]["shards"]) == comp.vms_shards
