@@ -33,7 +33,8 @@ DEFS = {
     "rule": obj(["name", "component", "peers", "ports", "reason"],
                 name={"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,40}$"}, component=S, reason=S,
                 peers=arr({"type": "object", "additionalProperties": False,
-                           "properties": {"cidr": S, "namespace": S, "component": S}}, 1),
+                           "properties": {"cidr": S, "namespace": S, "component": S,
+                                          "pods": {"type": "object", "additionalProperties": S}}}, 1),
                 ports=arr(obj(["port", "protocol"], port={"type": "integer", "minimum": 1, "maximum": 65535},
                               protocol={"enum": ["TCP", "UDP"]}), 1)),
 }
@@ -87,6 +88,20 @@ SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
                        "ivaNamespace"], cameraDownFor=S, recordingGapFor=S, ivaDownFor=S, vmsNamespace=S,
                       ivaNamespace=S, storageFreePercent={"type": "integer", "minimum": 1, "maximum": 99}),
     }, ["replicas", "targets", "alerts", "resources"]),
+    "archive": ({
+        "lifecycleImage": {"$ref": "#/$defs/image"},
+        "schedule": S,
+        "hotDays": {"type": "integer", "minimum": 0},
+        "vms": obj(["release", "shards"], release=S, shards=arr({"type": "string", "pattern": "^[0-9]+$"}, 1)),
+        "warm": obj(["claim", "endpoint"], claim=S, endpoint={"type": "string", "pattern": "^https?://"}),
+        "lifecycle": arr(obj(["claim", "expireDays"], claim=S, expireDays={"type": "integer", "minimum": 1})),
+        "backup": {"type": "object", "additionalProperties": False, "required": ["enabled"],
+                   "properties": {"enabled": {"type": "boolean"}, "schedule": S, "cameras": arr(S),
+                                  "endpoint": {"type": "string", "pattern": "^https://"}, "bucket": S,
+                                  "credentialsSecret": S},
+                   "if": {"properties": {"enabled": {"const": True}}},
+                   "then": {"required": ["schedule", "cameras", "endpoint", "bucket", "credentialsSecret"]}},
+    }, ["lifecycleImage", "schedule", "hotDays", "vms", "warm", "lifecycle", "backup", "resources"]),
 }
 # charts without pods: no image, security context or network policy of their own
 PODLESS: dict[str, tuple[dict[str, object], list[str]]] = {

@@ -55,7 +55,7 @@ def test_committed_chart_schemas_are_current() -> None:
             f"run: python scripts/make_chart_schemas.py ({chart})"
 
 
-@pytest.mark.parametrize("chart", ["vms", "iva", "monitoring", "storage"])
+@pytest.mark.parametrize("chart", ["vms", "iva", "monitoring", "storage", "archive"])
 def test_chart_lints_with_its_defaults(chart: str) -> None:
     proc = k8s.helm("lint", "--strict", str(ROOT / "charts" / chart), "--kube-version", KUBE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -84,6 +84,7 @@ def test_vms_values_follow_the_sizing_and_the_flow_matrix() -> None:
     private = {c.id for c in inv.cameras_by_site["toa-nha-hang-bac"]}
     assert all(c.get("publisher") for s in v["shards"] for c in s["cameras"] if c["path"] in private)
     assert v["recordings"]["deleteAfter"] == f"{inv.city.tiers.tier3.retention_days * 24}h"
+    assert ("hang-bac", "archive") not in values  # tier 3 keeps everything on its own volume
     docs = objects("vms", v)
     sts = [d for d in docs if d["kind"] == "StatefulSet"]
     assert len(sts) == comp.vms_shards
@@ -154,6 +155,52 @@ def test_storage_is_ceph_at_tiers_1_2_and_local_at_tier_3() -> None:
     pv = next(d for d in docs if d["kind"] == "PersistentVolume")
     assert pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == \
         ["hang-bac-edge1"]
+
+
+def test_archive_moves_each_vms_shard_and_backs_tier2_up_to_the_city() -> None:
+    inv, values = rendered(EXAMPLE)
+    pol = inv.city.storage
+    v = values[("hoan-kiem", "archive")]
+    vms_docs = objects("vms", values[("hoan-kiem", "vms")])
+    docs = objects("archive", v)
+    # the VMS keeps the hot days, then the archive moves segments to the warm bucket, which expires them
+    # when the tier's retention is reached (lifecycles count from the upload)
+    assert values[("hoan-kiem", "vms")]["recordings"]["deleteAfter"] == f"{inv.city.tiers.tier2.retention_days * 24}h"
+    sts = [d for d in vms_docs if d["kind"] == "StatefulSet"]
+    claims = {f"{t['metadata']['name']}-{d['metadata']['name']}-0" for d in sts
+              for t in d["spec"]["volumeClaimTemplates"]}
+    moves = [d for d in docs if d["kind"] == "CronJob" and "-move-" in d["metadata"]["name"]]
+    assert len(moves) == len(sts)
+    for job in moves:
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] in claims
+        assert f"--min-age={pol.hot_days}d" in pod["containers"][0]["args"]
+        assert pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    life = next(d for d in docs if d["kind"] == "ConfigMap" and "lifecycle" in d["metadata"]["name"])
+    rules = json.loads(life["data"]["lifecycle.json"])["Rules"]
+    assert rules[0]["Expiration"]["Days"] == inv.city.tiers.tier2.retention_days - pol.hot_days
+    # backup: the sizing's share of the district's cameras, to the city's bucket, over the flow matrix' path
+    recorded = size_city(inv).sites["hoan-kiem"].compute.recorded  # type: ignore[union-attr]
+    assert len(v["backup"]["cameras"]) == -(-len(recorded) * pol.tier2_backup_percent // 100)
+    backup = next(d for d in docs if d["kind"] == "CronJob" and "-backup-" in d["metadata"]["name"])
+    args = backup["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "city:ioc-tier2-backups/hoan-kiem" in args
+    city = next(d for d in docs if d["metadata"]["name"] == "archive-egress-city-object-store")
+    from camkit.access import AccessModel
+    from camkit.flows import FlowMatrix
+    from camkit.model import ServerRole
+
+    store = FlowMatrix(inv, pipeline.plan(inv), AccessModel(inv)).hosts("ioc", "object-store", {ServerRole.storage})
+    assert store is not None
+    assert {p["ipBlock"]["cidr"] for p in city["spec"]["egress"][0]["to"]} == {f"{a}/32" for a in store.addresses}
+    assert v["backup"]["endpoint"] == f"https://{store.addresses[0]}"
+    # the city keeps the backups and the evidence with their own expiry, and backs nothing up
+    ioc = values[("ioc", "archive")]
+    assert not ioc["backup"]["enabled"]
+    assert {(x["claim"], x["expireDays"]) for x in ioc["lifecycle"]} == {
+        ("recordings-warm", inv.city.tiers.tier1.retention_days - min(pol.hot_days, inv.city.tiers.tier1.retention_days)
+         or 1),
+        ("tier2-backups", inv.city.tiers.tier2.retention_days), ("evidence", pol.tier1_archive_days)}
 
 
 # --- the policy and the validator catch what they are for -------------------------------------------------

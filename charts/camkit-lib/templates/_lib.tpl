@@ -47,7 +47,7 @@ seccompProfile:
 {{/*
 Network policies: default deny in the namespace (ingress and egress), DNS to kube-dns, then one policy per
 rule of .Values.networkPolicy.ingress / .egress, each the Kubernetes rendering of flow-matrix rows.
-A peer is {cidr: ...} or {namespace: ..., component: ...}.
+A peer is {cidr: ...} or {namespace: ..., component: ...} or {namespace: ..., pods: {label: value}}.
 */}}
 {{- define "camkit.peer" -}}
 {{- if .cidr }}
@@ -57,10 +57,14 @@ A peer is {cidr: ...} or {namespace: ..., component: ...}.
 - namespaceSelector:
     matchLabels:
       kubernetes.io/metadata.name: {{ .namespace }}
-  {{- with .component }}
+  {{- if .component }}
   podSelector:
     matchLabels:
-      app.kubernetes.io/component: {{ . }}
+      app.kubernetes.io/component: {{ .component }}
+  {{- else if .pods }}
+  podSelector:
+    matchLabels:
+      {{- toYaml .pods | nindent 6 }}
   {{- end }}
 {{- end }}
 {{- end }}
