@@ -62,7 +62,8 @@ SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
                           name={"type": "string", "pattern": "^[0-9]+$"}, volumeSize=Q,
                           cameras=arr(obj(["path"], path=S, scheme={"enum": ["rtsp", "rtsps"]}, hostPath=S,
                                           credentials=S, publisher={"type": "boolean"})),
-                          relays=arr(obj(["site", "address"], site=S, address=S))), 1),
+                          relays=arr(obj(["prefix", "site", "address", "cameras"], prefix=S, site=S, address=S,
+                                         cameras=arr(S)))), 1),
         "credentials": {**CREDS, "description": "camera id -> {user, password}: each camera's VMS account, given "
                         "at deploy time from the vault (never in a file)"},
         "relayFingerprints": {"type": "object", "additionalProperties": S,
@@ -102,6 +103,16 @@ SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
                    "if": {"properties": {"enabled": {"const": True}}},
                    "then": {"required": ["schedule", "cameras", "endpoint", "bucket", "credentialsSecret"]}},
     }, ["lifecycleImage", "schedule", "hotDays", "vms", "warm", "lifecycle", "backup", "resources"]),
+    "sso": ({
+        "configCliImage": {"$ref": "#/$defs/image"},
+        "replicas": {"type": "integer", "minimum": 2},
+        "hostname": {"type": "string", "pattern": "^https://"},
+        "database": obj(["host", "port", "name", "secret"], host={"type": "string", "minLength": 1},
+                        port={"type": "integer"}, name=S, secret=S),
+        "adminSecret": S, "tlsSecret": S,
+        "realm": {"type": "object", "required": ["realm", "enabled"],
+                  "description": "Keycloak realm representation, generated from the unit hierarchy"},
+    }, ["configCliImage", "replicas", "hostname", "database", "adminSecret", "tlsSecret", "realm", "resources"]),
 }
 # charts without pods: no image, security context or network policy of their own
 PODLESS: dict[str, tuple[dict[str, object], list[str]]] = {

@@ -55,7 +55,7 @@ def test_committed_chart_schemas_are_current() -> None:
             f"run: python scripts/make_chart_schemas.py ({chart})"
 
 
-@pytest.mark.parametrize("chart", ["vms", "iva", "monitoring", "storage", "archive"])
+@pytest.mark.parametrize("chart", ["vms", "iva", "monitoring", "storage", "archive", "sso"])
 def test_chart_lints_with_its_defaults(chart: str) -> None:
     proc = k8s.helm("lint", "--strict", str(ROOT / "charts" / chart), "--kube-version", KUBE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -80,9 +80,9 @@ def test_vms_values_follow_the_sizing_and_the_flow_matrix() -> None:
     comp = sz.sites["hang-bac"].compute
     assert comp is not None
     paths = [c["path"] for s in v["shards"] for c in s["cameras"]]
-    assert paths == comp.recorded  # own cameras + the private system's, each once
+    assert paths == [f"hang-bac/{c}" for c in comp.recorded]  # own cameras + the private system's, each once
     private = {c.id for c in inv.cameras_by_site["toa-nha-hang-bac"]}
-    assert all(c.get("publisher") for s in v["shards"] for c in s["cameras"] if c["path"] in private)
+    assert all(c.get("publisher") for s in v["shards"] for c in s["cameras"] if c["path"].split("/")[1] in private)
     assert v["recordings"]["deleteAfter"] == f"{inv.city.tiers.tier3.retention_days * 24}h"
     assert ("hang-bac", "archive") not in values  # tier 3 keeps everything on its own volume
     docs = objects("vms", v)
@@ -120,7 +120,7 @@ def test_iva_shards_own_the_cameras_the_sizing_gives_them() -> None:
     assert sorted(c["name"] for s in v["shards"] for c in s["cameras"]) == comp.analysed
     # a ward camera is read through the district VMS relay path; traffic cameras get the traffic set
     cams = {c["name"]: c for s in v["shards"] for c in s["cameras"]}
-    assert cams["hb-c01"]["path"] == "hang-bac/hb-c01"
+    assert cams["hb-c01"]["path"] == "hoan-kiem/hang-bac/hb-c01"
     traffic = [c for c in cams.values() if inv.camera_index[c["name"]].purpose == "traffic"]
     assert traffic and all(c["set"] == "traffic" and "lpr" in c["features"] for c in traffic)
     docs = objects("iva", v)
@@ -184,7 +184,7 @@ def test_archive_moves_each_vms_shard_and_backs_tier2_up_to_the_city() -> None:
     assert len(v["backup"]["cameras"]) == -(-len(recorded) * pol.tier2_backup_percent // 100)
     backup = next(d for d in docs if d["kind"] == "CronJob" and "-backup-" in d["metadata"]["name"])
     args = backup["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "city:ioc-tier2-backups/hoan-kiem" in args
+    assert "city:ioc-tier2-backups" in args
     city = next(d for d in docs if d["metadata"]["name"] == "archive-egress-city-object-store")
     from camkit.access import AccessModel
     from camkit.flows import FlowMatrix
@@ -201,6 +201,54 @@ def test_archive_moves_each_vms_shard_and_backs_tier2_up_to_the_city() -> None:
         ("recordings-warm", inv.city.tiers.tier1.retention_days - min(pol.hot_days, inv.city.tiers.tier1.retention_days)
          or 1),
         ("tier2-backups", inv.city.tiers.tier2.retention_days), ("evidence", pol.tier1_archive_days)}
+
+
+def test_relays_and_tokens_follow_the_access_model() -> None:
+    from camkit.access import AccessModel
+
+    inv, values = rendered(EXAMPLE)
+    access = AccessModel(inv)
+    # the transport department sees the traffic cameras city-wide and what is shared with it: its VMS relays
+    # exactly those
+    dept = values[("so-gtvt", "vms")]
+    relayed = {(r["site"], c) for s in dept["shards"] for r in s["relays"] for c in r["cameras"]}
+    want = {(c.site, c.id) for c, _ in access.visible_to("so-gtvt") if c.site != "so-gtvt"}
+    assert relayed == want
+    # traffic cameras by its sector, plus an urban-order camera a ward shares with it explicitly
+    assert {inv.camera_index[c].purpose for _, c in relayed} == {"traffic", "urban_order"}
+    assert ("hang-trong", "ht-c04") in relayed
+    docs = objects("vms", dept)
+    config = next(d for d in docs if d["kind"] == "Secret")["stringData"]["mediamtx.yml"]
+    assert "'~^so-gtvt/(hang-trong)/(ht-c02|ht-c04|ht-c06)$'" in config
+    # the IOC sees police cameras only under the police rule: a prefix of its own, a token group of its own
+    ioc = values[("ioc", "vms")]
+    police = {(r["prefix"], r["site"]) for s in ioc["shards"] for r in s["relays"] if r["prefix"] != "ioc"}
+    assert police and all(p == "ioc.police-rule" for p, _ in police)
+    assert ("ioc.police-rule", "police") in police
+    realm = values[("ioc", "sso")]["realm"]
+
+    def groups(gs: list[dict[str, Any]], parent: str | None) -> dict[str, tuple[str | None, dict[str, Any]]]:
+        out: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        for g in gs:
+            units = [s for s in g["subGroups"] if "realmRoles" not in s]
+            out[g["name"]] = (parent, {s["name"]: s for s in g["subGroups"] if "realmRoles" in s})
+            out.update(groups(units, g["name"]))
+        return out
+
+    tree = groups(realm["groups"], None)
+    assert set(tree) == {s for s in inv.sites if inv.sites[s].kind.value != "private_system"}
+    for unit, (parent, roles) in tree.items():
+        assert parent == inv.sites[unit].parent  # nested like the unit hierarchy
+        assert set(roles) - {"police-rule"} == {"viewer", "ptz-operator", "investigator", "admin"}
+        perms = [json.loads(p) for p in roles["investigator"]["attributes"]["mediamtx_permissions"]]
+        assert perms == [{"action": "read", "path": f"~^{unit}/"}, {"action": "playback", "path": f"~^{unit}/"}]
+        assert ("police-rule" in roles) == (unit == "ioc")
+    rule = [json.loads(p) for p in tree["ioc"][1]["police-rule"]["attributes"]["mediamtx_permissions"]]
+    assert {p["path"] for p in rule} == {"~^ioc\\.police-rule/"}
+    mapper = realm["clients"][0]["protocolMappers"][0]
+    assert mapper["config"]["claim.name"] == values[("ioc", "vms")]["auth"]["claimKey"]
+    assert all(v["auth"]["jwks"].endswith(f"/realms/{realm['realm']}/protocol/openid-connect/certs")
+               for (s, c), v in values.items() if c == "vms")
 
 
 # --- the policy and the validator catch what they are for -------------------------------------------------
@@ -277,3 +325,15 @@ def test_hanoi_sample_passes_every_check(site: str) -> None:
     if "iva" in charts:
         assert len(values[(site, "iva")]["shards"]) == comp.iva_shards
     assert len(values[(site, "vms")]["shards"]) == comp.vms_shards
+
+
+@pytest.mark.slow
+def test_hanoi_realm_and_vms_configs_fit_kubernetes_objects() -> None:
+    _, values = rendered(HANOI)
+    realm = json.dumps(values[("ioc", "sso")]["realm"], separators=(",", ":"))
+    assert len(realm) < 1024 * 1024  # a ConfigMap holds at most 1 MiB
+    k8s_check = k8s.check("sso", "ioc", values[("ioc", "sso")], KUBE)
+    assert k8s_check.ok, k8s_check.errors[:5]
+    # the largest VMS shard config (the transport department's relays) stays within a Secret
+    biggest = max(len(json.dumps(s)) for (site, chart), v in values.items() if chart == "vms" for s in v["shards"])
+    assert biggest < 900 * 1024

@@ -36,6 +36,7 @@ ICMP_ECHO = ("icmp", "echo-request")
 RKE2_TCP = ("tcp", "6443,9345,10250,2379-2381")
 RKE2_UDP = ("udp", "8472")
 CEPH = ("tcp", "3300,6789,6800-7300")
+POSTGRES = ("tcp", "5432")
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,10 @@ class FlowMatrix:
                     add(self.subnet(ioc, NetworkRole.management), rec, K8S_API,
                         "central cluster management from the city IOC", "VII.2.2.4.2 managed centrally")
             add(mgmt, rec, K8S_API, "local cluster administration", "operations")
+            if site.kind is SiteKind.city_ioc:
+                add(rec, self.hosts(sid, "sso-database", {ServerRole.infra}), POSTGRES,
+                    "the SSO (Keycloak) keeps its realm in PostgreSQL on the infrastructure servers",
+                    "VII.2.2.4.2 central identity", l2_local=True)
             for ioc in iocs:
                 if ioc != sid:
                     add(rec, self.recorders(ioc), INGRESS_HTTPS,

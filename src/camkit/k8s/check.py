@@ -25,7 +25,7 @@ from camkit.k8s.helm import ensure_helm
 
 CHARTS = Path(os.environ.get("CAMKIT_CHARTS") or Path(__file__).resolve().parents[3] / "charts")
 NAMESPACE = {"vms": "camkit-vms", "iva": "camkit-iva", "monitoring": "camkit-monitoring", "storage": "rook-ceph",
-             "archive": "camkit-vms"}
+             "archive": "camkit-vms", "sso": "camkit-sso"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
 PLACEHOLDER = "from-the-vault-at-deploy-time"
 
