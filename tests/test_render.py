@@ -24,7 +24,7 @@ def files(root: Path) -> dict[str, bytes]:
 
 def test_registry_lists_the_families() -> None:
     assert list(registry()) == ["ipplan", "ansible-inventory", "registry", "firewall", "nftables", "netplan", "switches", "radius", "wireguard", "sizing", "cameras",
-                              "helm"]
+                              "helm", "stacks"]
 
 
 def test_unknown_family_is_an_error() -> None:

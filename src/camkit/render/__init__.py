@@ -86,13 +86,14 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.nftables import NftablesRenderer
     from camkit.render.radius import RadiusRenderer
     from camkit.render.sizing import SizingRenderer
+    from camkit.render.stacks import StacksRenderer
     from camkit.render.switches import SwitchRenderer
     from camkit.render.wireguard import WireguardRenderer
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
                                    FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer,
                                    RadiusRenderer, WireguardRenderer, SizingRenderer, CamerasRenderer,
-                                   HelmValuesRenderer]
+                                   HelmValuesRenderer, StacksRenderer]
     return {r.family: r for r in table}
 
 

@@ -1,0 +1,165 @@
+"""ComponentResources per tier: what a site's cluster gets, composed from the charts in ../charts.
+
+- CityStack (tier 1: the city IOC, the police command, department OCs): vms, iva, monitoring, storage,
+  archive, and sso at the city IOC.
+- DistrictStack (tier 2): vms, iva, monitoring, storage, archive.
+- WardStack (tier 3): vms, monitoring, storage.
+
+Each component creates the namespaces its charts run in (Pod Security "restricted" enforced), a read-only
+Role and its binding to the unit's SSO admin group, the Secrets the charts name (from deploy-time secrets,
+marked secret), and one `helm.v4.Chart` per chart with the values camkit rendered. Values that must not be
+in a file (camera credentials, relay fingerprints) are merged in here as secret outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+CHARTS = Path(__file__).resolve().parent.parent / "charts"
+NAMESPACES = {"vms": "camkit-vms", "archive": "camkit-vms", "iva": "camkit-iva", "monitoring": "camkit-monitoring",
+              "sso": "camkit-sso", "storage": "rook-ceph"}
+# namespaces this stack owns (rook-ceph belongs to the Rook operator's release)
+OWNED = ("camkit-vms", "camkit-iva", "camkit-monitoring", "camkit-sso")
+# Secrets the charts name: (namespace, name, keys, chart that needs it)
+SECRETS = [
+    ("camkit-vms", "vms-tls", ("tls.crt", "tls.key"), "vms"),
+    ("camkit-iva", "iva-vms-token", ("token",), "iva"),
+    ("camkit-vms", "city-backup-credentials", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "archive"),
+    ("camkit-sso", "sso-tls", ("tls.crt", "tls.key"), "sso"),
+    ("camkit-sso", "keycloak-db", ("username", "password"), "sso"),
+    ("camkit-sso", "keycloak-admin", ("username", "password"), "sso"),
+]
+
+
+@dataclass
+class SiteInputs:
+    site_id: str
+    tier: int
+    kind: str
+    values: dict[str, dict[str, Any]]  # chart -> values (as camkit rendered them)
+    charts_dir: Path = CHARTS
+
+    @classmethod
+    def load(cls, site_id: str, values_dir: str | Path, charts_dir: str | Path | None = None) -> SiteInputs:
+        values = {}
+        for f in sorted(Path(values_dir).glob("*.values.yaml")):
+            text = f.read_text("utf-8")
+            values[f.name.removesuffix(".values.yaml")] = json.loads(text.split("\n", 1)[1])  # camkit writes JSON
+        if not values:
+            raise ValueError(f"{values_dir}: no <chart>.values.yaml; run `camkit render --only helm` first")
+        site = next(iter(values.values()))["site"]
+        if site["id"] != site_id:
+            raise ValueError(f"{values_dir} holds the values of '{site['id']}', not '{site_id}'")
+        return cls(site_id, site["tier"], site["kind"], values, Path(charts_dir) if charts_dir else CHARTS)
+
+
+@dataclass
+class DeploySecrets:
+    camera_credentials: Any = None  # Output of {camera id: {user, password}}
+    relay_fingerprints: dict[str, str] = field(default_factory=dict)
+    tls: Any = None  # Output of {"vms-tls": {"tls.crt": ..., "tls.key": ...}, "sso-tls": {...}}
+    extra: Any = None  # Output of {secret name: {key: value}} for the other Secrets of SECRETS
+
+
+class SiteStack(pulumi.ComponentResource):
+    """Common part of the tier components."""
+
+    charts: ClassVar[tuple[str, ...]] = ()
+    optional: ClassVar[tuple[str, ...]] = ()  # charts a site of this tier may lack (no GPU: no iva; sso: IOC only)
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, name: str, site: SiteInputs, secrets: DeploySecrets,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.type_name, name, None, opts)
+        have = set(site.values)
+        missing = set(self.charts) - have
+        extra = have - set(self.charts) - set(self.optional)
+        if missing or extra:
+            raise ValueError(f"site {site.site_id} (tier {site.tier}): charts {sorted(have)} do not fit "
+                             f"{type(self).__name__} (needs {sorted(self.charts)}, may add {sorted(self.optional)})")
+        child = pulumi.ResourceOptions(parent=self)
+        used = sorted({NAMESPACES[c] for c in have} & set(OWNED))
+        self.namespace_names = used
+        self.namespaces = {
+            ns: k8s.core.v1.Namespace(f"{name}-{ns}", metadata={
+                "name": ns,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted",
+                           "pod-security.kubernetes.io/enforce-version": "latest",
+                           "pod-security.kubernetes.io/audit": "restricted",
+                           "pod-security.kubernetes.io/warn": "restricted",
+                           "app.kubernetes.io/part-of": "camkit", "camkit.io/site": site.site_id}}, opts=child)
+            for ns in used}
+        self.rbac(name, site, child)
+        self.secrets = self.make_secrets(name, site, secrets, child)
+        self.releases = {}
+        for chart in sorted(have):
+            values: Any = site.values[chart]
+            if chart == "vms":
+                values = pulumi.Output.all(secrets.camera_credentials).apply(
+                    lambda args, v=values: {**v, "credentials": args[0] or {},
+                                            "relayFingerprints": secrets.relay_fingerprints})
+            depends = [self.namespaces[NAMESPACES[chart]]] if NAMESPACES[chart] in self.namespaces else []
+            depends += [s for (ns, sname), s in self.secrets.items() if ns == NAMESPACES[chart]]
+            self.releases[chart] = k8s.helm.v4.Chart(
+                f"{name}-{chart}", chart=str(site.charts_dir / chart), namespace=NAMESPACES[chart],
+                name=chart, values=values, opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
+        self.register_outputs({"namespaces": used, "charts": sorted(have)})
+
+    def rbac(self, name: str, site: SiteInputs, opts: pulumi.ResourceOptions) -> None:
+        """The unit's SSO admins may read (not change) the camkit namespaces; changes go through the stack."""
+        for ns, res in self.namespaces.items():
+            role = k8s.rbac.v1.Role(f"{name}-{ns}-read", metadata={"name": "camkit-read", "namespace": ns}, rules=[
+                {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "events", "configmaps",
+                                                  "persistentvolumeclaims"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["apps", "batch"], "resources": ["deployments", "statefulsets", "jobs", "cronjobs"],
+                 "verbs": ["get", "list", "watch"]}], opts=pulumi.ResourceOptions(parent=self, depends_on=[res]))
+            k8s.rbac.v1.RoleBinding(f"{name}-{ns}-read", metadata={"name": "camkit-read", "namespace": ns},
+                                    role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                              "name": "camkit-read"},
+                                    subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                               "name": f"oidc:/{site.site_id}/admin"}],
+                                    opts=pulumi.ResourceOptions(parent=self, depends_on=[role]))
+
+    def make_secrets(self, name: str, site: SiteInputs, secrets: DeploySecrets,
+                     opts: pulumi.ResourceOptions) -> dict[tuple[str, str], k8s.core.v1.Secret]:
+        out = {}
+        for ns, sname, keys, chart in SECRETS:
+            if chart not in site.values:
+                continue
+            if chart == "archive" and not site.values["archive"]["backup"]["enabled"]:
+                continue
+            source = secrets.tls if sname.endswith("-tls") else secrets.extra
+            data = pulumi.Output.secret(pulumi.Output.from_input(source).apply(
+                lambda src, n=sname, k=keys: {key: ((src or {}).get(n) or {}).get(key, "") for key in k}))
+            out[(ns, sname)] = k8s.core.v1.Secret(
+                f"{name}-{sname}", metadata={"name": sname, "namespace": ns},
+                type="kubernetes.io/tls" if sname.endswith("-tls") else "Opaque", string_data=data,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[ns]],
+                                            additional_secret_outputs=["stringData", "data"]))
+        return out
+
+
+class CityStack(SiteStack):
+    type_name = "camkit:tier:City"
+    charts = ("vms", "monitoring", "storage", "archive")
+    optional = ("iva", "sso")
+
+
+class DistrictStack(SiteStack):
+    type_name = "camkit:tier:District"
+    charts = ("vms", "monitoring", "storage", "archive")
+    optional = ("iva",)
+
+
+class WardStack(SiteStack):
+    type_name = "camkit:tier:Ward"
+    charts = ("vms", "monitoring", "storage")
+
+
+TIERS: dict[int, type[SiteStack]] = {1: CityStack, 2: DistrictStack, 3: WardStack}
