@@ -68,6 +68,17 @@ class AccessModel:
         return cam.unit in self.police_units
 
     def who_can_see(self, cam: Camera) -> list[Grant]:
+        """Every unit that may see the camera, with the rule (computed once per camera and model)."""
+        got = self._seen.get(cam.id)
+        if got is None:
+            got = self._seen[cam.id] = self._who_can_see(cam)
+        return got
+
+    @cached_property
+    def _seen(self) -> dict[str, list[Grant]]:
+        return {}
+
+    def _who_can_see(self, cam: Camera) -> list[Grant]:
         grants: dict[str, Grant] = {}
 
         def add(unit: str, reason: str, condition: str = "") -> None:
