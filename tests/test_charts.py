@@ -53,6 +53,11 @@ def test_committed_chart_schemas_are_current() -> None:
     for chart in (*m.SPECS, *m.PODLESS):
         assert (ROOT / "charts" / chart / "values.schema.json").read_text("utf-8") == m.text(chart), \
             f"run: python scripts/make_chart_schemas.py ({chart})"
+        doc = (ROOT / "charts" / chart / "README.md").read_text("utf-8")
+        assert doc == m.readme(chart), f"run: python scripts/make_chart_schemas.py ({chart})"
+        keys = [k for k in m.schema(chart)["properties"] if k not in ("global", "camkit-lib")]  # type: ignore[attr-defined]
+        rows = [line.split("|") for line in doc.splitlines() if line.startswith("| `")]
+        assert [r[1].strip(" `") for r in rows] == keys and all(r[4].strip() for r in rows)  # every key described
 
 
 @pytest.mark.parametrize("chart", ["vms", "iva", "monitoring", "storage", "archive", "sso"])
