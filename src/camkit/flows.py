@@ -297,19 +297,20 @@ class FlowMatrix:
         """Flows whose source is a group of a site (e.g. what a district's recorders may reach)."""
         return self._out_of.get((site, group), [])
 
-    @cached_property
-    def _out_of(self) -> dict[tuple[str, str], list[Flow]]:
+    def _by_end(self, end: str) -> dict[tuple[str, str], list[Flow]]:
         out: dict[tuple[str, str], list[Flow]] = {}
         for f in self.flows:
-            out.setdefault((f.src.site, f.src.group), []).append(f)
+            ep = getattr(f, end)
+            out.setdefault((ep.site, ep.group), []).append(f)
         return out
 
     @cached_property
+    def _out_of(self) -> dict[tuple[str, str], list[Flow]]:
+        return self._by_end("src")
+
+    @cached_property
     def _into(self) -> dict[tuple[str, str], list[Flow]]:
-        out: dict[tuple[str, str], list[Flow]] = {}
-        for f in self.flows:
-            out.setdefault((f.dst.site, f.dst.group), []).append(f)
-        return out
+        return self._by_end("dst")
 
     @cached_property
     def _inbound(self) -> dict[str, list[Flow]]:

@@ -60,27 +60,27 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(ensure_helm()), *args], capture_output=True, text=True)
 
 
-def template(chart: str, values: dict[str, Any], kube_version: str, release: str | None = None
-             ) -> tuple[list[dict[str, Any]], str]:
-    """Render a chart with values (+ deploy-time placeholders); returns (objects, error text)."""
+def helm_with_values(values: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """helm with the site's values and the deploy-time placeholders as value files (-f)."""
     with tempfile.TemporaryDirectory() as tmp:
         vfile, dfile = Path(tmp) / "values.yaml", Path(tmp) / "deploy.yaml"
         vfile.write_text(json.dumps(values), "utf-8")
         dfile.write_text(json.dumps(deploy_placeholders(values)), "utf-8")
-        proc = helm("template", release or chart, str(CHARTS / chart), "--namespace", NAMESPACE[chart],
-                    "--kube-version", kube_version, "-f", str(vfile), "-f", str(dfile))
+        return helm(*args, "-f", str(vfile), "-f", str(dfile))
+
+
+def template(chart: str, values: dict[str, Any], kube_version: str, release: str | None = None
+             ) -> tuple[list[dict[str, Any]], str]:
+    """Render a chart with values (+ deploy-time placeholders); returns (objects, error text)."""
+    proc = helm_with_values(values, "template", release or chart, str(CHARTS / chart), "--namespace",
+                            NAMESPACE[chart], "--kube-version", kube_version)
     if proc.returncode:
         return [], proc.stderr.strip()
     return [d for d in yaml.safe_load_all(proc.stdout) if d], ""
 
 
 def lint(chart: str, values: dict[str, Any], kube_version: str) -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        vfile, dfile = Path(tmp) / "values.yaml", Path(tmp) / "deploy.yaml"
-        vfile.write_text(json.dumps(values), "utf-8")
-        dfile.write_text(json.dumps(deploy_placeholders(values)), "utf-8")
-        proc = helm("lint", "--strict", str(CHARTS / chart), "--kube-version", kube_version, "-f", str(vfile),
-                    "-f", str(dfile))
+    proc = helm_with_values(values, "lint", "--strict", str(CHARTS / chart), "--kube-version", kube_version)
     return "" if proc.returncode == 0 else (proc.stdout + proc.stderr).strip()
 
 
