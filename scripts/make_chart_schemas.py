@@ -50,11 +50,16 @@ COMMON = {
     "global": {"type": "object"},
     "camkit-lib": {"type": "object"},
 }
+TOKENS = obj(["image", "url", "clientId", "clientSecret", "refreshAtMinute", "timezone", "caSecret"],
+             image={"$ref": "#/$defs/image"}, url={"type": "string", "pattern": "^https://"},
+             clientId={"type": "string", "pattern": "^camkit-svc-[a-z0-9.-]+$"}, clientSecret=S,
+             refreshAtMinute={"type": "integer", "minimum": 0, "maximum": 1439}, timezone=S, caSecret=S)
 CREDS = {"type": "object", "additionalProperties": obj(["user", "password"], user=S, password=S)}
 
 SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
     "vms": ({
         "tls": obj(["secretName"], secretName=S),
+        "tokens": TOKENS,
         "auth": obj(["jwks", "claimKey"], jwks={"type": "string", "pattern": "^https://"}, claimKey=S),
         "recordings": obj(["storageClass", "segmentDuration", "deleteAfter"], storageClass=S,
                           segmentDuration={"type": "string", "pattern": "^[0-9]+[smh]$"},
@@ -75,14 +80,14 @@ SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
                         model=S),
         "detect": obj(["width", "height"], width={"type": "integer", "minimum": 320},
                       height={"type": "integer", "minimum": 240}),
-        "vmsTokenSecret": S,
+        "tokens": TOKENS,
         "eventRetentionDays": {"type": "integer", "minimum": 1},
         "shards": arr(obj(["name", "cameras"], name={"type": "string", "pattern": "^[0-9]+$"},
                           cameras=arr(obj(["name", "path", "vmsService", "fps", "set", "objects", "features"],
                                           name=S, path=S, vmsService=S, fps={"type": "integer", "minimum": 1},
                                           set={"enum": ["basic", "security", "traffic"]}, objects=arr(S, 1),
                                           features=arr(S)))), 1),
-    }, ["detector", "detect", "vmsTokenSecret", "shards", "resources"]),
+    }, ["detector", "detect", "tokens", "shards", "resources"]),
     "monitoring": ({
         "replicas": {"type": "integer", "minimum": 2},
         "targets": obj(["rtsp", "https"], rtsp=arr(S), https=arr(S)),
@@ -111,9 +116,13 @@ SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
         "database": obj(["host", "port", "name", "secret"], host={"type": "string", "minLength": 1},
                         port={"type": "integer"}, name=S, secret=S),
         "adminSecret": S, "tlsSecret": S,
+        "serviceClients": obj(["secret", "clients"], secret=S,
+                              clients=arr(obj(["id", "env"], id={"type": "string", "pattern": "^camkit-svc-"},
+                                              env={"type": "string", "pattern": "^SVC_[A-Z0-9_]+$"}))),
         "realm": {"type": "object", "required": ["realm", "enabled"],
                   "description": "Keycloak realm representation, generated from the unit hierarchy"},
-    }, ["configCliImage", "replicas", "hostname", "database", "adminSecret", "tlsSecret", "realm", "resources"]),
+    }, ["configCliImage", "replicas", "hostname", "database", "adminSecret", "tlsSecret", "serviceClients", "realm",
+        "resources"]),
 }
 # charts without pods: no image, security context or network policy of their own
 PODLESS: dict[str, tuple[dict[str, object], list[str]]] = {
@@ -133,6 +142,9 @@ PODLESS: dict[str, tuple[dict[str, object], list[str]]] = {
 }
 
 
+TOKENS_DOC = ("service tokens: the refresher image, the SSO token URL, this site's service client and the Secret "
+              "with its secret, daily renewal (minutes after local midnight, POSIX time zone), optional CA Secret "
+              "of the SSO")
 COMMON_DOCS = {
     "site": "the site these values are for: id, tier (1-3), kind",
     "image": "container image, pinned: repository and tag (never `latest`)",
@@ -144,12 +156,13 @@ COMMON_DOCS = {
 DOCS: dict[str, dict[str, str]] = {
     "vms": {"tls": "Secret with the VMS server certificate (RTSPS, playback)",
             "auth": "JWKS URL of the city SSO and the claim holding MediaMTX permissions",
+            "tokens": TOKENS_DOC,
             "recordings": "storage class, segment length, deletion age (the tier's retention)",
             "shards": "MediaMTX instances: their cameras (`<unit>/<camera>` paths), relays and volume size",
             "credentials": "camera id -> {user, password}: given at deploy time from the vault, never in a file",
             "relayFingerprints": "site id -> SHA256 fingerprint of that site's VMS certificate (deploy time)"},
     "iva": {"detector": "Frigate detector: onnx on a GPU, openvino on the CPU", "detect": "detect resolution",
-            "vmsTokenSecret": "Secret with the token Frigate reads the VMS restream with",
+            "tokens": TOKENS_DOC,
             "eventRetentionDays": "days Frigate keeps event snapshots",
             "shards": "Frigate instances (one per GPU): their cameras, VMS path, analytics set"},
     "monitoring": {"replicas": "blackbox-exporter replicas (>= 2, with a PodDisruptionBudget)",
@@ -169,6 +182,8 @@ DOCS: dict[str, dict[str, str]] = {
             "replicas": "Keycloak replicas (>= 2, PDB and anti-affinity)", "hostname": "public URL of Keycloak",
             "database": "PostgreSQL host, port, database and credentials Secret",
             "adminSecret": "Secret with the bootstrap admin", "tlsSecret": "Secret with Keycloak's certificate",
+            "serviceClients": "Secret holding each service client's secret (key: client id) and the variable the "
+                              "realm import reads it from",
             "realm": "the realm generated from the unit hierarchy (groups, roles, the VMS client)"},
 }
 

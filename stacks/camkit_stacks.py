@@ -29,7 +29,9 @@ OWNED = ("camkit-vms", "camkit-iva", "camkit-monitoring", "camkit-sso")
 # Secrets the charts name: (namespace, name, keys, chart that needs it)
 SECRETS = [
     ("camkit-vms", "vms-tls", ("tls.crt", "tls.key"), "vms"),
-    ("camkit-iva", "iva-vms-token", ("token",), "iva"),
+    ("camkit-vms", "camkit-service-client", ("secret",), "vms"),  # only with relays (see needs_secret)
+    ("camkit-iva", "camkit-service-client", ("secret",), "iva"),
+    ("camkit-sso", "sso-service-clients", (), "sso"),  # one key per service client of the city (values)
     ("camkit-vms", "city-backup-credentials", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), "archive"),
     ("camkit-sso", "sso-tls", ("tls.crt", "tls.key"), "sso"),
     ("camkit-sso", "keycloak-db", ("username", "password"), "sso"),
@@ -132,17 +134,29 @@ class SiteStack(pulumi.ComponentResource):
         for ns, sname, keys, chart in SECRETS:
             if chart not in site.values:
                 continue
-            if chart == "archive" and not site.values["archive"]["backup"]["enabled"]:
+            if not needs_secret(site, sname, chart):
                 continue
+            if sname == "sso-service-clients":
+                keys = tuple(c["id"] for c in site.values["sso"]["serviceClients"]["clients"])
             source = secrets.tls if sname.endswith("-tls") else secrets.extra
             data = pulumi.Output.secret(pulumi.Output.from_input(source).apply(
                 lambda src, n=sname, k=keys: {key: ((src or {}).get(n) or {}).get(key, "") for key in k}))
             out[(ns, sname)] = k8s.core.v1.Secret(
-                f"{name}-{sname}", metadata={"name": sname, "namespace": ns},
+                f"{name}-{ns}-{sname}", metadata={"name": sname, "namespace": ns},
                 type="kubernetes.io/tls" if sname.endswith("-tls") else "Opaque", string_data=data,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces[ns]],
                                             additional_secret_outputs=["stringData", "data"]))
         return out
+
+
+def needs_secret(site: SiteInputs, name: str, chart: str) -> bool:
+    """Whether a site's charts use this Secret: the VMS reads a service token only when it relays another VMS;
+    the archive's city credentials only with the tier-2 backup."""
+    if chart == "archive":
+        return bool(site.values["archive"]["backup"]["enabled"])
+    if chart == "vms" and name == "camkit-service-client":
+        return any(shard["relays"] for shard in site.values["vms"]["shards"])
+    return True
 
 
 class CityStack(SiteStack):

@@ -132,6 +132,17 @@ def test_profiles_render_with_no_secret_in_build(env: dict[str, str], tmp_path: 
     blob = b"".join(p.read_bytes() for p in (tmp_path / "build").rglob("*") if p.is_file())
     leaked = [v for v in values if v.encode() in blob]
     assert not leaked, f"{len(leaked)} secret(s) of the store appear in build/"
+    # every site with a VMS has its SSO service client secret (the stacks give it to the refresher and the IOC)
+    from camkit.secrets import SERVICE_CLIENT_KEY, Store
+
+    st = Store.open(store, Path(env["CAMKIT_VAULT_PASSWORD_FILE"]).read_text().strip().encode())
+    inv = pipeline.load(EXAMPLE)
+    sids = [s.id for s in inv.sites.values() if s.kind.value != "private_system"]
+    first = {sid: st.get(sid, SERVICE_CLIENT_KEY) for sid in sids}
+    assert all(isinstance(v, str) and len(v) == 40 for v in first.values()) and len(set(first.values())) == len(sids)
+    camkit("secrets", "init", str(EXAMPLE), check=True, env=env)  # generated once, never replaced
+    st = Store.open(store, Path(env["CAMKIT_VAULT_PASSWORD_FILE"]).read_text().strip().encode())
+    assert {sid: st.get(sid, SERVICE_CLIENT_KEY) for sid in sids} == first
     prof = json.loads((tmp_path / "build" / "example" / "sites" / SITE / "cameras" / "profiles.json").read_text())
     assert prof["accounts"] == {"administrator": "ck-admin", "operator": "ck-operator", "user": "ck-viewer"}
     assert prof["password_store"].startswith(f"{SITE}.vault.yml")

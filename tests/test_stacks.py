@@ -69,7 +69,8 @@ def deploy(build: Path, site: str) -> dict[str, tuple[str, dict[str, Any]]]:
     secrets = cs.DeploySecrets(camera_credentials=pulumi.Output.secret(creds),
                                relay_fingerprints={"x": "0" * 64},
                                tls=pulumi.Output.secret({"vms-tls": {"tls.crt": "CRT", "tls.key": "KEY"}}),
-                               extra=pulumi.Output.secret({"iva-vms-token": {"token": "T"}}))
+                               extra=pulumi.Output.secret({"camkit-service-client": {"secret": "T"},
+                                                            "sso-service-clients": {"camkit-svc-ioc": "T"}}))
 
     @pulumi.runtime.test
     def run() -> pulumi.Output[Any]:
@@ -124,8 +125,11 @@ def test_secrets_stay_secret(build: Path) -> None:
     vms = next(a for t, a in res.values() if t == "kubernetes:helm.sh/v4:Chart" and a["name"] == "vms")
     # the camera credentials reach the chart as a secret value, not as plain text
     assert SECRET_SIG in vms["values"] and "s3cret-from-vault" in json.dumps(vms["values"])
-    secrets = {_plain(a)["metadata"]["name"]: a for t, a in res.values() if t == "kubernetes:core/v1:Secret"}
-    assert set(secrets) == {"vms-tls", "iva-vms-token", "city-backup-credentials"}
+    secrets = {(_plain(a)["metadata"]["namespace"], _plain(a)["metadata"]["name"]): a
+               for t, a in res.values() if t == "kubernetes:core/v1:Secret"}
+    # the district relays its wards and runs an IVA: a service client secret for the VMS and for the IVA
+    assert set(secrets) == {("camkit-vms", "vms-tls"), ("camkit-vms", "camkit-service-client"),
+                            ("camkit-iva", "camkit-service-client"), ("camkit-vms", "city-backup-credentials")}
     for s in secrets.values():
         assert SECRET_SIG in s["stringData"]
     # nothing secret is in the generated stack configuration
@@ -149,3 +153,20 @@ def test_every_site_has_a_stack_config(build: Path) -> None:
     assert files == {f"Pulumi.{s}.yaml" for s in inv.sites if inv.sites[s].kind.value != "private_system"}
     program = (ROOT / "stacks" / "Pulumi.yaml").read_text()
     assert yaml.safe_load(program)["runtime"]["name"] == "python"
+
+
+def test_service_client_secrets_go_where_tokens_are_fetched(build: Path) -> None:
+    # the IOC: one key per service client of the city in the realm import's Secret
+    res = deploy(build, "ioc")
+    by_name = {(_plain(a)["metadata"]["namespace"], _plain(a)["metadata"]["name"]): a
+               for t, a in res.values() if t == "kubernetes:core/v1:Secret"}
+    sso = json.loads((build / "sites" / "ioc" / "helm" / "sso.values.yaml").read_text().split("\n", 1)[1])
+    clients = {c["id"] for c in sso["serviceClients"]["clients"]}
+    assert "camkit-svc-ioc" in clients and len(clients) > 3
+    assert SECRET_SIG in by_name[("camkit-sso", "sso-service-clients")]["stringData"]
+    keys = _plain(by_name[("camkit-sso", "sso-service-clients")])["stringData"]
+    assert set(keys) == clients
+    # a ward that relays nothing and has no IVA fetches no token: no service client Secret
+    ward = deploy(build, "hang-bac")
+    assert not any(_plain(a)["metadata"]["name"] == "camkit-service-client"
+                   for t, a in ward.values() if t == "kubernetes:core/v1:Secret")

@@ -490,7 +490,8 @@ def _store_dir(store: Path | None, city: str) -> Path:
 @inventory_arg
 @store_opt
 def secrets_init(inventory: Path, store: Path | None) -> None:
-    """Generate every missing secret: CAs, RADIUS server and camera certificates, switch secrets."""
+    """Generate every missing secret: CAs, RADIUS server and camera certificates, switch secrets, camera
+    accounts, the sites' SSO service clients."""
     from camkit.pki import Pki
     from camkit.secrets import Store
 
@@ -508,6 +509,11 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
             from camkit.cameras.accounts import ensure_accounts
 
             created += ensure_accounts(inv, st)
+            from camkit.model import SiteKind
+            from camkit.secrets import ensure_service_clients
+
+            created += ensure_service_clients([s.id for s in inv.sites.values()
+                                               if s.kind is not SiteKind.private_system], st)
             written = st.save()
     except InventoryError as exc:
         fail(exc, False)

@@ -128,3 +128,19 @@ class Store:
             written.append(path.name)
         self._dirty.clear()
         return written
+
+
+SERVICE_CLIENT_KEY = "sso_service_client_secret"
+
+
+def ensure_service_clients(site_ids: list[str], store: Store) -> list[str]:
+    """The secret of each site's SSO service client (`camkit-svc-<site>`: its VMS relays other VMS and its IVA
+    reads its VMS with tokens of that client). Kept as `sso_service_client_secret` in the site's vault; the
+    stacks put it in the site's Secret `camkit-service-client` and, for the realm import, in the IOC's
+    `sso-service-clients`. Existing secrets are never replaced."""
+    created = []
+    for sid in site_ids:
+        if store.get(sid, SERVICE_CLIENT_KEY) is None:
+            store.ensure(sid, SERVICE_CLIENT_KEY, lambda: random_secret(40))
+            created.append(f"SSO service client {sid}")
+    return created

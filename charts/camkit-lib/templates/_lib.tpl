@@ -129,3 +129,78 @@ spec:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+Service tokens (.Values.tokens): the ConfigMap holding the refresher script, and the refresher as a native
+sidecar (an init container that keeps running; the main container starts once the composed file exists).
+Arguments of camkit.tokenRefresher: (dict "root" $ "volume" "config" "template" "/config/x.yml"
+"out" "/run/camkit/x.yml"): the volume holding the template, mounted at the template's folder.
+The chart ships files/refresh-tokens.sh (a link to camkit-lib/files/refresh-tokens.sh).
+*/}}
+{{- define "camkit.tokenScript" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-refresh-tokens
+  labels:
+    {{- include "camkit.labels" . | nindent 4 }}
+data:
+  refresh-tokens.sh: |
+    {{- .Files.Get "files/refresh-tokens.sh" | required "files/refresh-tokens.sh is missing from the chart" | nindent 4 }}
+{{- end }}
+
+{{- define "camkit.tokenRefresher" -}}
+{{- $t := .root.Values.tokens -}}
+- name: refresh-tokens
+  image: {{ include "camkit.image" $t.image }}
+  restartPolicy: Always
+  command: ["/bin/sh", "/scripts/refresh-tokens.sh"]
+  env:
+    - {name: TEMPLATE, value: {{ .template | quote }}}
+    - {name: OUT, value: {{ .out | quote }}}
+    - {name: TOKEN_URL, value: {{ $t.url | quote }}}
+    - {name: CLIENT_ID, value: {{ $t.clientId | quote }}}
+    - {name: CLIENT_SECRET_FILE, value: /service-client/secret}
+    - {name: REFRESH_AT_MINUTE, value: {{ $t.refreshAtMinute | quote }}}
+    - {name: TZ, value: {{ $t.timezone | quote }}}
+    {{- if $t.caSecret }}
+    - {name: CA_FILE, value: /sso-ca/ca.crt}
+    {{- end }}
+  startupProbe:
+    exec:
+      command: ["test", "-s", {{ .out | quote }}]
+    periodSeconds: 5
+    failureThreshold: 120
+  securityContext:
+    {{- include "camkit.containerSecurityContext" true | nindent 4 }}
+  resources:
+    requests: {cpu: 10m, memory: 16Mi}
+    limits: {cpu: 100m, memory: 64Mi}
+  volumeMounts:
+    - {name: refresh-tokens, mountPath: /scripts, readOnly: true}
+    - {name: {{ .volume }}, mountPath: {{ dir .template | quote }}, readOnly: true}
+    - {name: service-client, mountPath: /service-client, readOnly: true}
+    - {name: composed, mountPath: {{ dir .out | quote }}}
+    {{- if $t.caSecret }}
+    - {name: sso-ca, mountPath: /sso-ca, readOnly: true}
+    {{- end }}
+{{- end }}
+
+{{/* The volumes the refresher needs (the chart adds the template's own volume). */}}
+{{- define "camkit.tokenVolumes" -}}
+{{- $t := .Values.tokens -}}
+- name: refresh-tokens
+  configMap:
+    name: {{ .Release.Name }}-refresh-tokens
+- name: service-client
+  secret:
+    secretName: {{ $t.clientSecret }}
+- name: composed
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if $t.caSecret }}
+- name: sso-ca
+  secret:
+    secretName: {{ $t.caSecret }}
+{{- end }}
+{{- end }}

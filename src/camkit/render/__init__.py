@@ -55,6 +55,13 @@ class RenderContext:
         """The sizing model, computed once per render (sizing, cameras and helm families read it)."""
         return size_city(self.inv)
 
+    @cached_property
+    def visible(self) -> dict[str, dict[tuple[str, bool], list[str]]]:
+        """unit -> (recording site, police rule) -> cameras it may see; the helm and stacks families read it."""
+        from camkit.render.helm_values import visibility
+
+        return visibility(self)
+
     def sites(self) -> list[str]:
         return [self.site] if self.site else list(self.inv.sites)
 

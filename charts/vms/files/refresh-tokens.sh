@@ -1,0 +1,1 @@
+../../camkit-lib/files/refresh-tokens.sh
