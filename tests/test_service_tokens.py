@@ -331,7 +331,8 @@ def test_refresher_writes_the_iva_configuration_with_its_own_vms_token(
         claims = jwt.decode(u.password, ep.key.public_key(), algorithms=["RS256"], options={"verify_aud": False})
         assert mediamtx_allows(claims["mediamtx_permissions"], "read", u.path.lstrip("/"))
     # the Frigate container starts from the composed file and is restarted when it changes
-    dep = next(d for d in docs if d["kind"] == "Deployment")
+    dep = next(d for d in docs if d["kind"] == "Deployment"
+               and d["metadata"]["labels"]["app.kubernetes.io/component"] == "iva")
     spec = dep["spec"]["template"]["spec"]
     assert spec["initContainers"][0]["restartPolicy"] == "Always"
     frigate = spec["containers"][0]

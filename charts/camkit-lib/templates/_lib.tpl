@@ -204,3 +204,29 @@ data:
     secretName: {{ $t.caSecret }}
 {{- end }}
 {{- end }}
+
+{{/*
+A PodMonitor (Prometheus Operator) for one component's metrics port:
+(dict "root" $ "component" "vms" "port" "metrics" "path" "/metrics"). The Prometheus of the site must select
+PodMonitors in this namespace (podMonitorNamespaceSelector); the NetworkPolicy rule "monitoring" lets it in.
+*/}}
+{{- define "camkit.podMonitor" -}}
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata:
+  name: {{ .root.Release.Name }}-{{ .component }}
+  labels:
+    {{- include "camkit.labels" .root | nindent 4 }}
+spec:
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .root.Release.Name }}
+      app.kubernetes.io/component: {{ .component }}
+  podMetricsEndpoints:
+    - port: {{ .port }}
+      path: {{ .path }}
+      interval: 30s
+      relabelings:
+        - {sourceLabels: [__meta_kubernetes_pod_label_camkit_io_shard], targetLabel: shard}
+        - {targetLabel: site, replacement: {{ .root.Values.site.id | quote }}}
+{{- end }}

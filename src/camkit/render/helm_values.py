@@ -29,6 +29,8 @@ IMAGES = {
     "keycloak": ("quay.io/keycloak/keycloak", "26.4.2"),
     "config_cli": ("docker.io/adorsys/keycloak-config-cli", "6.4.0-26.1.0"),
     "tokens": ("docker.io/curlimages/curl", "8.16.0"),
+    "mqtt": ("docker.io/library/eclipse-mosquitto", "2.0.22"),
+    "mqtt_exporter": ("ghcr.io/hikhvar/mqtt2prometheus", "v0.1.7"),
 }
 NAMESPACES = {"vms": "camkit-vms", "iva": "camkit-iva", "monitoring": "camkit-monitoring",
               "storage": "rook-ceph", "ingress": "kube-system", "sso": "camkit-sso"}
@@ -246,18 +248,42 @@ class HelmValuesRenderer(Renderer):
                              "features": sets[kind]["features"]})
             shards.append({"name": str(i), "cameras": cams})
         gpu = comp.gpu_model is not None
+        # events: per analytics set, the objects that raise an alert and the cameras of that set
+        by_set: dict[str, list[str]] = {}
+        for shard in shards:
+            for cam_v in shard["cameras"]:
+                by_set.setdefault(cam_v["set"], []).append(cam_v["name"])
+        every = sum(len(v) for v in by_set.values())
+        alerts = [{"set": k, "objects": sets[k]["alert"], "cameras": [] if len(cams) == every else sorted(cams)}
+                  for k, cams in sorted(by_set.items()) if sets[k]["alert"]]
+        objects = sorted({o for shard in shards for c in shard["cameras"] for o in c["objects"]}) + ["all"]
+        iva_ns = NAMESPACES["iva"]
+        mqtt = [{"port": 1883, "protocol": "TCP"}]
         ingress = (_rule("ingress-controller", "iva", [{"namespace": NAMESPACES["ingress"], "component": "controller"}],
                          [{"port": 8971, "protocol": "TCP"}], "Frigate UI behind the site's HTTPS ingress")
                    + _rule("monitoring", "iva", [{"namespace": NAMESPACES["monitoring"]}],
-                           [{"port": 5000, "protocol": "TCP"}], "Prometheus scrapes Frigate's metrics"))
-        egress = _rule("vms-restream", "iva", [{"namespace": NAMESPACES["vms"], "component": "vms"}],
-                       [{"port": 8554, "protocol": "TCP"}], "detect streams from the VMS restream")
+                           [{"port": 5000, "protocol": "TCP"}], "Prometheus scrapes Frigate's metrics")
+                   + _rule("events-publishers", "events-broker", [{"namespace": iva_ns, "component": "iva"},
+                                                                  {"namespace": iva_ns, "component": "events-exporter"}],
+                           mqtt, "Frigate publishes its events, the exporter subscribes (nothing else)")
+                   + _rule("events-metrics", "events-exporter", [{"namespace": NAMESPACES["monitoring"]}],
+                           [{"port": 9641, "protocol": "TCP"}], "Prometheus scrapes the event metrics"))
+        egress = (_rule("vms-restream", "iva", [{"namespace": NAMESPACES["vms"], "component": "vms"}],
+                        [{"port": 8554, "protocol": "TCP"}], "detect streams from the VMS restream")
+                  + _rule("events", "iva", [{"namespace": iva_ns, "component": "events-broker"}], mqtt,
+                          "Frigate publishes its events to the site's broker")
+                  + _rule("events-subscribe", "events-exporter", [{"namespace": iva_ns, "component": "events-broker"}],
+                          mqtt, "the exporter reads the events"))
         return {**_base(site, IMAGES["iva_gpu" if gpu else "iva_cpu"], 1000),
                 "resources": _resources(comp.iva_cpu_m, comp.iva_mem_mi, 1 if gpu else 0),
                 "detector": {"type": "onnx" if gpu else "openvino", "gpu": gpu, "model": comp.gpu_model or "cpu"},
                 "detect": {"width": 1280, "height": 720},
                 "tokens": self._tokens(ctx, site),
                 "eventRetentionDays": 30,
+                "events": {"brokerImage": {"repository": IMAGES["mqtt"][0], "tag": IMAGES["mqtt"][1]},
+                           "exporterImage": {"repository": IMAGES["mqtt_exporter"][0],
+                                             "tag": IMAGES["mqtt_exporter"][1]},
+                           "objects": objects, "alerts": alerts},
                 "shards": shards,
                 "networkPolicy": {"ingress": ingress, "egress": egress}}
 
