@@ -335,6 +335,8 @@ def test_refresher_writes_the_iva_configuration_with_its_own_vms_token(
                and d["metadata"]["labels"]["app.kubernetes.io/component"] == "iva")
     spec = dep["spec"]["template"]["spec"]
     assert spec["initContainers"][0]["restartPolicy"] == "Always"
+    composed = next(v for v in spec["volumes"] if v["name"] == "composed")
+    assert composed["emptyDir"]["medium"] == "Memory"  # tokens never reach the node's disk
     frigate = spec["containers"][0]
     assert "/run/camkit/config.yml" in frigate["command"][-1]
     assert frigate["livenessProbe"]["exec"]["command"][:2] == ["cmp", "-s"]

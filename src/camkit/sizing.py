@@ -153,6 +153,12 @@ def _compute(inv: Inventory, sid: str, recorded: list[Camera], analysed: list[Ca
         worker_cores=sum(s.cpu_cores for s in workers), worker_memory_gb=sum(s.memory_gb for s in workers))
 
 
+def recording_site(inv: Inventory, sid: str) -> str:
+    """Where a site's cameras are recorded: itself, or its parent for a private system (it publishes there)."""
+    site = inv.sites[sid]
+    return site.parent if site.kind is SiteKind.private_system and site.parent else sid
+
+
 def analysis_site(inv: Inventory, sid: str) -> str | None:
     """Where a site's cameras are analysed: itself if it has GPUs, else the nearest ancestor that has."""
     for hop in (sid, *inv.ancestors(sid)):
@@ -165,8 +171,8 @@ def size_compute(inv: Inventory, sites: dict[str, SiteSize]) -> None:
     """Fill each recording site's Compute: cameras recorded, analysed, shards, GPUs, requests."""
     recorded: dict[str, list[Camera]] = {}
     analysed: dict[str, list[Camera]] = {}
-    for sid, site in inv.sites.items():
-        rec_at = site.parent if site.kind is SiteKind.private_system and site.parent else sid
+    for sid in inv.sites:
+        rec_at = recording_site(inv, sid)
         recorded.setdefault(rec_at, []).extend(inv.cameras_by_site[sid])
         at = analysis_site(inv, rec_at)
         if at is not None:

@@ -197,7 +197,8 @@ data:
     secretName: {{ $t.clientSecret }}
 - name: composed
   emptyDir:
-    sizeLimit: 64Mi
+    medium: Memory  # the composed file holds tokens (and camera credentials): never on the node's disk
+    sizeLimit: 16Mi
 {{- if $t.caSecret }}
 - name: sso-ca
   secret:

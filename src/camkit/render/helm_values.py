@@ -16,7 +16,7 @@ from camkit.flows import INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTP
 from camkit.loader import Inventory
 from camkit.model import NetworkRole, ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
-from camkit.sizing import SiteSize, chunks, table
+from camkit.sizing import SiteSize, chunks, recording_site, table
 
 # Pinned images (the policy check refuses `latest` and untagged images)
 IMAGES = {
@@ -240,7 +240,7 @@ class HelmValuesRenderer(Renderer):
                 if cid in vms_shard:
                     path, shard = f"{site.id}/{cid}", vms_shard[cid]
                 else:
-                    holder = self._recorded_at(inv, cam.site)
+                    holder = recording_site(inv, cam.site)
                     path, shard = f"{site.id}/{holder}/{cid}", relay_shard[holder]
                 kind = "security" if access.is_police_camera(cam) else "traffic" if cam.purpose == "traffic" else "basic"
                 cams.append({"name": cid, "path": path, "vmsService": f"vms-{shard}.{NAMESPACES['vms']}",
@@ -296,11 +296,6 @@ class HelmValuesRenderer(Renderer):
                 "url": self.token_url, "clientId": service_client_id(site.id), "clientSecret": SERVICE_CLIENT_SECRET,
                 "refreshAtMinute": h * 60 + m, "timezone": POSIX_TZ.get(ctx.inv.city.timezone, "UTC0"),
                 "caSecret": ""}
-
-    @staticmethod
-    def _recorded_at(inv: Inventory, sid: str) -> str:
-        site = inv.sites[sid]
-        return site.parent if site.kind is SiteKind.private_system and site.parent else sid
 
     # --- monitoring: blackbox probes and alert rules ----------------------------------------------
 
