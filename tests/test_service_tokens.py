@@ -372,3 +372,18 @@ def test_vms_without_relays_runs_without_the_refresher() -> None:
             assert bool(spec.get("initContainers")) == bool(shard["relays"]), sid
             arg = spec["containers"][0]["args"][0]
             assert arg == ("/run/camkit/mediamtx.yml" if shard["relays"] else "/config/mediamtx.yml")
+
+
+def test_pods_that_fetch_tokens_may_reach_the_sso() -> None:
+    _, values = rendered(EXAMPLE)
+    checked = 0
+    for (sid, chart), v in values.items():
+        if chart not in ("vms", "iva") or "tokens" not in v:
+            continue
+        host = urlsplit(v["tokens"]["url"]).hostname
+        component = "vms" if chart == "vms" else "iva"
+        allowed = [r for r in v["networkPolicy"]["egress"] if r["component"] == component
+                   and {"cidr": f"{host}/32"} in r["peers"] and {"port": 443, "protocol": "TCP"} in r["ports"]]
+        assert allowed, (sid, chart)  # the IOC's own pods included (its SSO is behind its own ingress)
+        checked += 1
+    assert checked >= 6

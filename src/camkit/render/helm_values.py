@@ -91,6 +91,15 @@ def _by_port(flows: list[Flow], *ports: tuple[str, str]) -> list[Flow]:
     return [f for f in flows if (f.proto, f.ports) in ports]
 
 
+def _sso_peers(flows: FlowMatrix, sid: str, sso_site: str | None) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """Where the site's pods reach the city SSO (HTTPS through the IOC's ingress): JWKS for the VMS, service
+    tokens for the refreshers. Other sites: the flow matrix; the IOC itself: its own workers."""
+    if sid == sso_site and (own := flows.recorders(sid)) is not None:
+        return _cidrs(own.addresses), [{"port": int(INGRESS_HTTPS[1]), "protocol": "TCP"}]
+    sso = [f for f in _by_port(flows.out_of(sid, "recorders"), INGRESS_HTTPS) if f.dst.group == "recorders"]
+    return _cidrs(a for f in sso for a in f.dst.addresses), _ports(sso)
+
+
 def _quantity_gi(n_bytes: float) -> str:
     return f"{max(1, math.ceil(n_bytes / 2**30))}Gi"
 
@@ -124,6 +133,7 @@ class HelmValuesRenderer(Renderer):
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         inv, flows = ctx.inv, ctx.flows
         iocs = [s.id for s in inv.sites.values() if s.kind is SiteKind.city_ioc]
+        self.sso_site = iocs[0] if iocs else None
         sso = flows.recorders(iocs[0]) if iocs else None
         jwks = (f"https://{sso.addresses[0]}/realms/{inv.city.id}/protocol/openid-connect/certs" if sso
                 else "https://sso.invalid/realms/none")
@@ -200,14 +210,14 @@ class HelmValuesRenderer(Renderer):
         to_cams = [f for f in rec_out if f.dst.group == NetworkRole.cameras.value]
         cam_flows = _by_port(to_cams, RTSP, RTSPS_CAMERA, ONVIF_HTTPS)
         relay_flows = [f for f in _by_port(rec_out, VMS_RTSPS) if f.dst.group == "recorders"]
-        jwks_flows = [f for f in _by_port(rec_out, INGRESS_HTTPS) if f.dst.group == "recorders"]
+        sso_peers, sso_ports = _sso_peers(flows, site.id, self.sso_site)
         egress = (
             _rule("cameras", "vms", _cidrs(a for f in cam_flows for a in f.dst.addresses), _ports(cam_flows),
                   "VMS pulls camera streams (RTSP/RTSPS) and uses ONVIF (flow matrix)")
             + _rule("relays", "vms", _cidrs(a for f in relay_flows for a in f.dst.addresses), _ports(relay_flows),
                     "on-demand relays from the VMS of sites below and granted sites (flow matrix)")
-            + _rule("sso-jwks", "vms", _cidrs(a for f in jwks_flows for a in f.dst.addresses), _ports(jwks_flows),
-                    "signing keys of the city SSO (flow matrix)"))
+            + _rule("sso-jwks", "vms", sso_peers, sso_ports,
+                    "signing keys and service tokens of the city SSO (flow matrix)"))
         return {**_base(site, IMAGES["vms"], 65532),
                 "resources": _resources(comp.recorder_cpu_m, comp.recorder_mem_mi),
                 "tls": {"secretName": "vms-tls"},
@@ -273,7 +283,9 @@ class HelmValuesRenderer(Renderer):
                   + _rule("events", "iva", [{"namespace": iva_ns, "component": "events-broker"}], mqtt,
                           "Frigate publishes its events to the site's broker")
                   + _rule("events-subscribe", "events-exporter", [{"namespace": iva_ns, "component": "events-broker"}],
-                          mqtt, "the exporter reads the events"))
+                          mqtt, "the exporter reads the events")
+                  + _rule("sso-tokens", "iva", *_sso_peers(flows, site.id, self.sso_site),
+                          "the token refresher gets Frigate's service token from the city SSO (flow matrix)"))
         return {**_base(site, IMAGES["iva_gpu" if gpu else "iva_cpu"], 1000),
                 "resources": _resources(comp.iva_cpu_m, comp.iva_mem_mi, 1 if gpu else 0),
                 "detector": {"type": "onnx" if gpu else "openvino", "gpu": gpu, "model": comp.gpu_model or "cpu"},
