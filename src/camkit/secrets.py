@@ -141,6 +141,6 @@ def ensure_service_clients(site_ids: list[str], store: Store) -> list[str]:
     created = []
     for sid in site_ids:
         if store.get(sid, SERVICE_CLIENT_KEY) is None:
-            store.ensure(sid, SERVICE_CLIENT_KEY, lambda: random_secret(40))
+            store.put(sid, SERVICE_CLIENT_KEY, random_secret(40))
             created.append(f"SSO service client {sid}")
     return created

@@ -137,8 +137,7 @@ class HelmValuesRenderer(Renderer):
         sso = flows.recorders(iocs[0]) if iocs else None
         jwks = (f"https://{sso.addresses[0]}/realms/{inv.city.id}/protocol/openid-connect/certs" if sso
                 else "https://sso.invalid/realms/none")
-        self.visible = ctx.visible
-        self.scopes = service_scopes(ctx, self.visible)
+        self.scopes = service_scopes(ctx)
         self.token_url = jwks.removesuffix("/certs") + "/token"
         for sid in ctx.sites():
             size = ctx.sizing.sites[sid]
@@ -184,10 +183,9 @@ class HelmValuesRenderer(Renderer):
         # relays: exactly the cameras of other sites this unit may see (the access model), one path pattern per
         # recording site; what the police rule grants lives under its own prefix (its own token permission)
         relays = []
-        for (holder, police_rule), seen in sorted(self.visible.get(site.id, {}).items()):
+        for (holder, police_rule), seen in relay_sources(ctx, site.id):
             rec = flows.recorders(holder)
-            if holder == site.id or rec is None:
-                continue
+            assert rec is not None
             whole = len(seen) == len(ctx.sizing.sites[holder].compute.recorded)  # type: ignore[union-attr]
             relays.append({"prefix": relay_prefix(site.id, police_rule), "site": holder, "address": rec.addresses[0],
                            "cameras": [] if whole else sorted(seen)})
@@ -238,9 +236,11 @@ class HelmValuesRenderer(Renderer):
         sets = iva["sets"]
         access = ctx.access
         vms_shard = {cid: i for i, part in enumerate(chunks(comp.recorded, comp.vms_shards)) for cid in part}
-        holders = [h for (h, police_rule) in sorted(self.visible.get(site.id, {}))
-                   if h != site.id and ctx.flows.recorders(h) is not None]
-        relay_shard = {h: i % comp.vms_shards for i, h in enumerate(holders)}
+        # the shard that relays a holder's cameras (the VMS values spread relays over the shards in this
+        # order); the unit's own prefix (police rule False) sorts first and wins
+        relay_shard: dict[str, int] = {}
+        for i, ((holder, _), _) in enumerate(relay_sources(ctx, site.id)):
+            relay_shard.setdefault(holder, i % comp.vms_shards)
         shards = []
         for i, part in enumerate(chunks(comp.analysed, comp.iva_shards)):
             cams = []
@@ -404,7 +404,7 @@ class HelmValuesRenderer(Renderer):
     # --- sso: Keycloak and the realm of the unit hierarchy ----------------------------------------
 
     def _sso(self, ctx: RenderContext, site: Site, size: SiteSize, flows: FlowMatrix, jwks: str) -> dict[str, Any]:
-        realm = sso_realm(ctx, self.visible, self.scopes)
+        realm = sso_realm(ctx, self.scopes)
         rec = flows.recorders(site.id)
         db = [f for f in flows.out_of(site.id, "recorders") if f.dst.group == "sso-database"]
         ingress = (_rule("ingress-controller", "sso", [{"namespace": NAMESPACES["ingress"], "component": "controller"}],
@@ -456,7 +456,14 @@ def _secret_env(unit: str) -> str:
     return "SVC_" + "".join(ch if ch.isalnum() else "_" for ch in unit.upper())
 
 
-def service_scopes(ctx: RenderContext, seen: dict[str, dict[tuple[str, bool], list[str]]]) -> dict[str, list[str]]:
+def relay_sources(ctx: RenderContext, unit: str) -> list[tuple[tuple[str, bool], list[str]]]:
+    """What a unit's VMS relays, in a fixed order: ((site recording the cameras, granted by the police rule),
+    cameras) for every other site with a VMS whose cameras the unit may see."""
+    return [(key, cams) for key, cams in sorted(ctx.visible.get(unit, {}).items())
+            if key[0] != unit and ctx.flows.recorders(key[0]) is not None]
+
+
+def service_scopes(ctx: RenderContext) -> dict[str, list[str]]:
     """unit -> the units whose VMS its service client may read: every site its VMS relays from, and its own
     VMS when it runs an IVA (Frigate reads the restream). One token per VMS read, each naming one prefix:
     a JWT travels as the RTSP password, and an RTSP header holds 2,048 bytes (gortsplib), so a token listing
@@ -466,7 +473,7 @@ def service_scopes(ctx: RenderContext, seen: dict[str, dict[tuple[str, bool], li
         comp = size.compute
         if comp is None or ctx.inv.sites[sid].kind is SiteKind.private_system:
             continue
-        units = {h for (h, _) in seen.get(sid, {}) if h != sid and ctx.flows.recorders(h) is not None}
+        units = {h for (h, _), _ in relay_sources(ctx, sid)}
         if comp.iva_shards:
             units.add(sid)
         if units:
@@ -489,8 +496,7 @@ def visibility(ctx: RenderContext) -> dict[str, dict[tuple[str, bool], list[str]
     return seen
 
 
-def sso_realm(ctx: RenderContext, seen: dict[str, dict[tuple[str, bool], list[str]]],
-              scopes: dict[str, list[str]]) -> dict[str, Any]:
+def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any]:
     """The Keycloak realm: a group per unit nested by tier, under it one subgroup per role carrying the VMS
     permissions (claim `mediamtx_permissions`) of that unit and role: the unit's path prefix only — which
     cameras sit behind it is the unit's VMS configuration (its relays follow the access model). What the
@@ -506,7 +512,7 @@ def sso_realm(ctx: RenderContext, seen: dict[str, dict[tuple[str, bool], list[st
         subs: list[dict[str, Any]] = []
         for role in ROLE_ACTIONS:
             subs.append({"name": role, "realmRoles": [role], "attributes": {"mediamtx_permissions": perms(sid, role, False)}})
-        if any(cond for (_, cond) in seen.get(sid, {})):
+        if any(cond for (_, cond) in ctx.visible.get(sid, {})):
             subs.append({"name": "police-rule", "realmRoles": ["viewer"],
                          "attributes": {"mediamtx_permissions": perms(sid, "investigator", True)}})
         subs += [group(c) for c in inv.children.get(sid, ()) if inv.sites[c].kind is not SiteKind.private_system]

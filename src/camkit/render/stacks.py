@@ -24,7 +24,7 @@ class StacksRenderer(Renderer):
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         inv = ctx.inv
-        scopes = service_scopes(ctx, ctx.visible)
+        scopes = service_scopes(ctx)
         for sid in ctx.sites():
             site = inv.sites[sid]
             charts = charts_of(inv, ctx.sizing.sites[sid])
