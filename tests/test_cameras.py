@@ -27,9 +27,9 @@ from camkit.flows import FlowMatrix
 
 from conftest import EXAMPLE
 
-SITE = "hoan-kiem"  # Axis (Advanced Security, H.265, EAP-TLS) and Hikvision (H.264, MAB) cameras
+SITE = "hoan-kiem"  # Axis (Advanced Security, H.265, EAP-TLS), Hikvision (H.264, MAB) and Dahua cameras
 BASE_PORT = 21000
-FACTORY = {"Axis": "root", "Hikvision": "admin"}
+FACTORY = {"Axis": "root", "Hikvision": "admin", "Dahua": "admin"}  # hk-ca01: a police camera (Dahua)
 
 
 def camkit(*args: str, env: dict[str, str], stdin: str | None = None, check: bool = False

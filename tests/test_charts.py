@@ -143,8 +143,11 @@ def test_monitoring_probes_every_camera_with_an_address() -> None:
     inv, values = rendered(EXAMPLE)
     plan = pipeline.plan(inv)
     v = values[("hoan-kiem", "monitoring")]
-    want = sorted(f"{plan.camera_ip(c.id)}:554" for c in inv.cameras_by_site["hoan-kiem"] if plan.camera_ip(c.id))
+    # every camera the district records (not the police camera on its switch: the police VMS records and probes it)
+    own = [c for c in inv.cameras_by_site["hoan-kiem"] if c.unit == "hoan-kiem"]
+    want = sorted(f"{plan.camera_ip(c.id)}:554" for c in own if plan.camera_ip(c.id))
     assert sorted(v["targets"]["rtsp"]) == want
+    assert f"{plan.camera_ip('hk-ca01')}:554" in values[("police", "monitoring")]["targets"]["rtsp"]
     docs = objects("monitoring", v)
     rules = next(d for d in docs if d["kind"] == "PrometheusRule")
     alerts = {r["alert"]: r for g in rules["spec"]["groups"] for r in g["rules"]}

@@ -16,7 +16,7 @@ from conftest import EXAMPLE, append_row, camera
 def test_validate_ok_and_json(cli) -> None:  # type: ignore[no-untyped-def]
     res = cli("validate", EXAMPLE, "--json", "--locked")
     assert res.exit_code == 0
-    assert json.loads(res.output) == {"ok": True, "city": "example", "sites": 8, "cameras": 40, "lock_up_to_date": True}
+    assert json.loads(res.output) == {"ok": True, "city": "example", "sites": 8, "cameras": 41, "lock_up_to_date": True}
 
 
 def test_validate_errors_as_json(cli, inventory: Path) -> None:  # type: ignore[no-untyped-def]

@@ -101,7 +101,7 @@ def test_geojson_has_exactly_the_city_schema(tmp_path: Path) -> None:
     inv = pipeline.load(EXAMPLE)
     result = pipeline.render(inv, pipeline.plan(inv), ["registry"])
     doc = json.loads(result.artifacts["registry/cameras.geojson"][1].content)
-    assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 40
+    assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 41
     feat = next(f for f in doc["features"] if f["id"] == "hk-c01")
     assert list(feat["properties"]) == ["id", "name", "type", "purpose", "status", "site", "tier", "owner",
                                         "connection", "address", "height_m", "ip", "stream_url"]

@@ -88,7 +88,25 @@ def test_relays_add_up_the_tree() -> None:
     assert ward.uplink["relays up (own cameras)"] == pytest.approx(ward.bitrate_mbps * share)
     below = sum(sz.sites[w].bitrate_mbps for w in ("hang-trong", "hang-bac", "trang-tien")) * share
     assert sz.sites["hoan-kiem"].uplink["relays up (sites below)"] == pytest.approx(below)
-    assert sz.sites["ioc"].uplink == {}
+    # the top of the tree relays nothing up; what crosses it is the police cameras installed at a ward and a
+    # district, on their way to the police VMS that records them (the owner's)
+    police_cams = sum(camera_mbps(inv.camera_index[c]) for c in ("ht-ca01", "hk-ca01"))
+    assert sz.sites["ioc"].uplink == {"camera streams to the owner's VMS": pytest.approx(police_cams)}
+
+
+def test_cameras_are_recorded_by_their_owner() -> None:
+    inv = pipeline.load(EXAMPLE)
+    sz = size_city(inv)
+    police, ward, district = (sz.sites[s].compute for s in ("police", "hang-trong", "hoan-kiem"))
+    assert police is not None and ward is not None and district is not None
+    assert {"ht-ca01", "hk-ca01"} <= set(police.recorded)
+    assert "ht-ca01" not in ward.recorded and "hk-ca01" not in district.recorded
+    # each stream crosses every uplink between its site and the police centre (they meet at the city core)
+    ward_cam, district_cam = (camera_mbps(inv.camera_index[c]) for c in ("ht-ca01", "hk-ca01"))
+    want = {"hang-trong": ward_cam, "hoan-kiem": ward_cam + district_cam, "ioc": ward_cam + district_cam,
+            "police": ward_cam + district_cam}
+    for hop, mbps in want.items():
+        assert sz.sites[hop].uplink["camera streams to the owner's VMS"] == pytest.approx(mbps), hop
 
 
 def test_size_storage_cli(cli) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +120,7 @@ def test_size_storage_cli(cli) -> None:  # type: ignore[no-untyped-def]
 
 def test_size_city_cli_totals(cli) -> None:  # type: ignore[no-untyped-def]
     body = json.loads(cli("size", "city", EXAMPLE, "--json").output)
-    assert sum(s["cameras"] for s in body["sites"].values()) == 40
+    assert sum(s["cameras"] for s in body["sites"].values()) == 41
     assert body["total_bytes"] == sum(s["total_bytes"] for s in body["sites"].values())
 
 
@@ -138,16 +156,20 @@ def test_iva_runs_where_the_gpus_are() -> None:
     assert hk is not None and hk.gpu_model == "nvidia-t4" and hk.gpus_available == 2
     # wards have no GPU: the district analyses their cameras (and the private system's, recorded by the ward)
     below = ("hoan-kiem", "hang-bac", "hang-trong", "trang-tien", "toa-nha-hang-bac")
-    want = sorted(c.id for s in below for c in inv.cameras_by_site[s] if c.analytics)
+    # (but not the police camera at hang-trong: the district may not see it; its owner records and analyses it)
+    want = sorted(c.id for s in below for c in inv.cameras_by_site[s] if c.analytics and c.unit != "police")
     assert hk.analysed == want
+    police = sz.sites["police"].compute
+    assert police is not None and "ht-ca01" in police.analysed
     assert sz.sites["hang-bac"].compute is not None and sz.sites["hang-bac"].compute.analysed == []
     assert sz.sites["hang-bac"].compute.recorded == sorted(
         c.id for s in ("hang-bac", "toa-nha-hang-bac") for c in inv.cameras_by_site[s])
     assert sz.sites["toa-nha-hang-bac"].compute is None
-    # their detect streams cross the ward uplink
+    # their detect streams cross the ward uplink: the ward's own and the private system's it records
     ward_detect = sz.sites["hang-bac"].uplink["detect streams to the IVA above"]
     assert ward_detect == pytest.approx(sum(0.92 * c.fps * {"h264": 0.064, "h265": 0.032}[c.codec]
-                                            for s in ("hang-bac",) for c in inv.cameras_by_site[s] if c.analytics))
+                                            for s in ("hang-bac", "toa-nha-hang-bac") for c in inv.cameras_by_site[s]
+                                            if c.analytics))
     assert "detect streams to the IVA above" not in sz.sites["hoan-kiem"].uplink
 
 

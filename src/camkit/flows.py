@@ -14,6 +14,7 @@ from camkit.access import AccessModel
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
 from camkit.model import NetworkRole, ServerRole, Site, SiteKind
+from camkit.topology import Topology
 
 # Ports, each with the component that listens (referenced by flows; one place to change them).
 RTSP = ("tcp", "554")  # camera RTSP
@@ -52,6 +53,11 @@ class Endpoint:
         return f"{self.site}:{self.group}"
 
     @property
+    def is_cameras(self) -> bool:
+        """A site's camera subnet, or some of its cameras by address (those another unit's VMS records)."""
+        return self.group == NetworkRole.cameras.value or self.group.startswith("cameras-of-")
+
+    @property
     def set_name(self) -> str:
         return f"{self.site}_{self.group}".replace("-", "_")
 
@@ -79,8 +85,9 @@ HEADER = ["id", "source", "source_addresses", "destination", "destination_addres
 class FlowMatrix:
     """Computes the flows once; renderers (matrix, nftables, ...) read it."""
 
-    def __init__(self, inv: Inventory, plan: Plan, access: AccessModel):
+    def __init__(self, inv: Inventory, plan: Plan, access: AccessModel, topology: Topology | None = None):
         self.inv, self.plan, self.access = inv, plan, access
+        self.topology = topology if topology is not None else Topology(inv, access)
         self._hosts: dict[tuple[str, str, frozenset[ServerRole], NetworkRole], Endpoint | None] = {}
 
     # --- address groups ---------------------------------------------------------------------------
@@ -116,14 +123,12 @@ class FlowMatrix:
         return Endpoint(sid, "switches", tuple(addrs)) if addrs else None
 
     def radius_site(self, sid: str) -> str | None:
-        site = self.inv.sites[sid]
-        if any(ServerRole.radius in s.roles for s in site.servers):
-            return sid
-        if self.inv.city.services.radius_placement == "tier2":
-            t2 = self.inv.tier2_of(sid)
-            if t2 and any(ServerRole.radius in s.roles for s in self.inv.sites[t2].servers):
-                return t2
-        return None
+        return self.topology.radius_site(sid)
+
+    def cameras_of(self, sid: str, cams: list[str], owner: str) -> Endpoint | None:
+        """Some cameras of a site, by address: those another unit's VMS records (its own cameras installed there)."""
+        addrs = tuple(ip for c in cams if (ip := self.plan.camera_ip(c)) is not None)
+        return Endpoint(sid, f"cameras-of-{owner}", addrs) if addrs else None
 
     def service(self, name: str) -> Endpoint | None:
         ref = getattr(self.inv.city.services, name)
@@ -160,7 +165,8 @@ class FlowMatrix:
 
         inv = self.inv
         ntp, dns, syslog = self.service("ntp"), self.service("dns"), self.service("syslog")
-        iocs = [s.id for s in inv.sites.values() if s.kind is SiteKind.city_ioc]
+        topo = self.topology
+        iocs = topo.iocs
         for sid, site in inv.sites.items():
             private_only = site.kind is SiteKind.private_system
             cams = self.subnet(sid, NetworkRole.cameras)
@@ -197,15 +203,14 @@ class FlowMatrix:
                     add(self.subnet(ioc, NetworkRole.management), rec, K8S_API,
                         "central cluster management from the city IOC", "VII.2.2.4.2 managed centrally")
             add(mgmt, rec, K8S_API, "local cluster administration", "operations")
-            if site.kind is SiteKind.city_ioc:
+            if sid == topo.sso_site:
                 add(rec, self.hosts(sid, "sso-database", {ServerRole.infra}), POSTGRES,
                     "the SSO (Keycloak) keeps its realm in PostgreSQL on the infrastructure servers",
                     "VII.2.2.4.2 central identity", l2_local=True)
-            for ioc in iocs:
-                if ioc != sid:
-                    add(rec, self.recorders(ioc), INGRESS_HTTPS,
-                        "VMS checks operators' tokens against the city SSO's signing keys (JWKS)",
-                        "VII.2.2.4.2 central identity")
+            if topo.sso_site is not None and topo.sso_site != sid:
+                add(rec, self.recorders(topo.sso_site), INGRESS_HTTPS,
+                    "VMS checks operators' tokens against the city SSO's signing keys (JWKS)",
+                    "VII.2.2.4.2 central identity")
             # cluster internals (same subnet: host firewalls only)
             k8s = self.hosts(sid, "k8s-nodes", {ServerRole.k8s_control, ServerRole.k8s_worker})
             add(k8s, k8s, RKE2_TCP, "RKE2 control plane, etcd and kubelet", "component: RKE2", l2_local=True)
@@ -220,30 +225,32 @@ class FlowMatrix:
                         self.hosts(ioc, "object-store", {ServerRole.storage}), S3_HTTPS,
                         "tier-2 recordings and management data back up to the city", "VII.2.2.4 backup to the city")
             # private systems reach only their parent's recorder, through their tunnel
-            if site.kind is SiteKind.private_system and site.parent:
-                add(servers, self.recorders(site.parent), VMS_RTSPS,
+            if sid in topo.publishers:
+                add(servers, self.recorders(topo.publishers[sid][0]), VMS_RTSPS,
                     "private system publishes its shared cameras to its ward/district recorder (tunnel)",
                     "VII.2.2.5 private cameras only after encryption")
         private_only = False
+        # a unit's VMS records its cameras that sit on another site's network (e.g. police cameras at a ward)
+        for at, where, cam_ids in topo.pulled_elsewhere():
+            rec, owned = self.recorders(at), self.cameras_of(where, cam_ids, at)
+            add(rec, owned, RTSP, f"the owner's VMS pulls its cameras at {where} (RTSP)", "VII.2.3 owner records")
+            add(rec, owned, RTSPS_CAMERA, f"the owner's VMS pulls its cameras at {where} (RTSPS where supported)",
+                "VII.2.2.6 encryption")
+            add(rec, owned, ONVIF_HTTPS, f"the owner's VMS uses ONVIF of its cameras at {where}", "VII.2.2.3.1 ONVIF, PTZ")
+            add(rec, owned, ICMP_ECHO, f"monitoring probes the owner's cameras at {where}",
+                "VII.2.2.2 camera connection monitoring")
         # parent tiers and granted units pull streams from the VMS of the site that records the camera
         for viewer, holders in sorted(self.relay_pairs.items()):
             vrec = self.recorders(viewer)
             for holder, reason in sorted(holders.items()):
-                if self.inv.sites[holder].kind is SiteKind.private_system:
-                    continue  # private systems publish to their parent instead (see above)
                 add(vrec, self.recorders(holder), VMS_RTSPS, f"on-demand relay: {reason}",
                     "VII.2.2.4.2 distributed data, central access")
         return out
 
-    @cached_property
+    @property
     def relay_pairs(self) -> dict[str, dict[str, str]]:
-        """viewer site -> {site recording a camera the viewer may see: why}."""
-        pairs: dict[str, dict[str, str]] = {}
-        for cam in self.inv.cameras:
-            for g in self.access.who_can_see(cam):
-                if g.unit != cam.site and self.recorders(g.unit) is not None:
-                    pairs.setdefault(g.unit, {}).setdefault(cam.site, _short(g.reason))
-        return pairs
+        """viewer site -> {site recording a camera the viewer may see: why} (the topology's)."""
+        return self.topology.relay_pairs
 
     # --- where each flow is enforced --------------------------------------------------------------
 
@@ -265,15 +272,7 @@ class FlowMatrix:
             post, b = [b], hub[0]
         if a == b:
             return pre + [a] + post
-        return pre + self._tree_path(a, b) + post
-
-    def _tree_path(self, a: str, b: str) -> list[str]:
-        up_a = [a, *self.inv.ancestors(a)]
-        up_b = [b, *self.inv.ancestors(b)]
-        common = next((s for s in up_a if s in up_b), None)
-        if common is None:  # separate trees (e.g. police): they meet across the city core
-            return up_a + list(reversed(up_b))
-        return up_a[: up_a.index(common) + 1] + list(reversed(up_b[: up_b.index(common)]))
+        return pre + self.topology.tree_path(a, b) + post
 
     @cached_property
     def by_gateway_site(self) -> dict[str, list[Flow]]:
@@ -320,10 +319,6 @@ class FlowMatrix:
                 if "/" not in addr:
                     out.setdefault(addr, []).append(f)
         return out
-
-
-def _short(reason: str) -> str:
-    return reason.split(":")[0] if reason.startswith("shared by") else reason
 
 
 def server_ips(plan: Plan, site: Site, name: str) -> list[str]:

@@ -29,7 +29,6 @@ from camkit.model import (
     City,
     Dot1xMode,
     Profile,
-    ServerRole,
     Site,
     SiteKind,
 )
@@ -407,18 +406,19 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                 out.add(city_doc.position(("services", svc, "servers", j)), f"services.{svc}: server '{name}' is not defined in any site",
                         suggest(name, hostnames.keys()))
 
-    # RADIUS placement: every site with switches must reach a radius server
-    radius_sites = {s.id for s in sites.values() if any(ServerRole.radius in v.roles for v in s.servers)}
+    # RADIUS placement: every site with switches must reach a radius server (the topology's rule)
+    from camkit.topology import POSIX_TZ, radius_site_of
+
     for site in sites.values():
-        if not site.switches:
-            continue
-        candidates = [site.id]
-        if city.services.radius_placement == "tier2":
-            candidates += [a for a in _ancestors(site.id, sites) if sites[a].tier == 2]
-        if not radius_sites.intersection(candidates):
+        if site.switches and radius_site_of(sites, city.services.radius_placement, site.id) is None:
             out.add(docs[site.id].position(("switches",), key=True),
                     f"site '{site.id}' has access switches but no RADIUS server serves it",
                     "give this site or its district/department a server with role 'radius'")
+
+    # the time zone cameras and schedules are given (POSIX TZ)
+    if city.timezone not in POSIX_TZ:
+        out.add(city_doc.position(("timezone",)), f"city.timezone '{city.timezone}' is not a zone camkit can give "
+                "cameras and schedules (POSIX TZ)", "known zones: " + ", ".join(sorted(POSIX_TZ)))
 
     # cameras: ids, MACs, owners, switch ports, coordinates
     switch_index = {(sid, sw.id): sw for sid, s in sites.items() for sw in s.switches}
@@ -460,13 +460,4 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                         f"by the camera at {ports[key]}")
             else:
                 ports[key] = pos
-
-
-def _ancestors(site_id: str, sites: dict[str, Site]) -> list[str]:
-    chain: list[str] = []
-    parent = sites[site_id].parent
-    while parent and parent in sites and parent not in chain:
-        chain.append(parent)
-        parent = sites[parent].parent
-    return chain
 

@@ -108,17 +108,10 @@ def _crl(issuer: Issuer, revoked: list[int]) -> bytes:
 
 
 def radius_area(inv: Inventory) -> dict[str, list[str]]:
-    """RADIUS site -> the sites whose switches it serves (by the city's radius_placement)."""
-    has = {sid for sid, s in inv.sites.items() if any(ServerRole.radius in v.roles for v in s.servers)}
-    area: dict[str, list[str]] = {r: [] for r in sorted(has)}
-    for sid, site in inv.sites.items():
-        if not site.switches:
-            continue
-        if sid in has:
-            area[sid].append(sid)
-        elif inv.city.services.radius_placement == "tier2" and (t2 := inv.tier2_of(sid)) in has:
-            area[t2].append(sid)
-    return area
+    """RADIUS site -> the sites whose switches it serves (the topology's rule)."""
+    from camkit.topology import Topology
+
+    return Topology(inv).radius_area
 
 
 class Pki:

@@ -17,6 +17,7 @@ import yaml
 
 from camkit.loader import Inventory
 from camkit.model import Camera, ServerRole, SiteKind
+from camkit.topology import Topology
 
 DATA = Path(__file__).resolve().parent / "data" / "sizing.yml"
 Units = Literal["si", "binary", "vendor"]
@@ -153,35 +154,14 @@ def _compute(inv: Inventory, sid: str, recorded: list[Camera], analysed: list[Ca
         worker_cores=sum(s.cpu_cores for s in workers), worker_memory_gb=sum(s.memory_gb for s in workers))
 
 
-def recording_site(inv: Inventory, sid: str) -> str:
-    """Where a site's cameras are recorded: itself, or its parent for a private system (it publishes there)."""
-    site = inv.sites[sid]
-    return site.parent if site.kind is SiteKind.private_system and site.parent else sid
-
-
-def analysis_site(inv: Inventory, sid: str) -> str | None:
-    """Where a site's cameras are analysed: itself if it has GPUs, else the nearest ancestor that has."""
-    for hop in (sid, *inv.ancestors(sid)):
-        if inv.sites[hop].kind is not SiteKind.private_system and any(s.gpus for s in inv.sites[hop].servers):
-            return hop
-    return None
-
-
-def size_compute(inv: Inventory, sites: dict[str, SiteSize]) -> None:
-    """Fill each recording site's Compute: cameras recorded, analysed, shards, GPUs, requests."""
-    recorded: dict[str, list[Camera]] = {}
-    analysed: dict[str, list[Camera]] = {}
-    for sid in inv.sites:
-        rec_at = recording_site(inv, sid)
-        recorded.setdefault(rec_at, []).extend(inv.cameras_by_site[sid])
-        at = analysis_site(inv, rec_at)
-        if at is not None:
-            analysed.setdefault(at, []).extend(c for c in inv.cameras_by_site[sid] if c.analytics)
-    for sid, site in inv.sites.items():
-        if site.kind is SiteKind.private_system:
-            continue
-        rec = recorded.get(sid, [])
-        sites[sid].compute = _compute(inv, sid, rec, analysed.get(sid, []), sum(camera_mbps(c) for c in rec))
+def size_compute(inv: Inventory, topo: Topology, sites: dict[str, SiteSize]) -> None:
+    """Fill each recording site's Compute: cameras recorded, analysed, shards, GPUs, requests (the topology says
+    which cameras each site records and analyses)."""
+    cams = inv.camera_index
+    for sid, ids in topo.recorded.items():
+        rec = [cams[c] for c in ids]
+        analysed = [cams[c] for c in topo.analysed.get(sid, ())]
+        sites[sid].compute = _compute(inv, sid, rec, analysed, sum(camera_mbps(c) for c in rec))
 
 
 @dataclass
@@ -192,49 +172,54 @@ class CitySize:
         return sum(getattr(s, attr) for s in self.sites.values())
 
 
-def size_city(inv: Inventory) -> CitySize:
+def size_city(inv: Inventory, topo: Topology | None = None) -> CitySize:
+    topo = topo if topo is not None else Topology(inv)
     pol = inv.city.storage
     duty = table()["recording"]["duty"]
     overhead = (1 + pol.filesystem_overhead_percent / 100) * (1 + pol.headroom_percent / 100)
     ec = (pol.ec_data_chunks + pol.ec_coding_chunks) / pol.ec_data_chunks
+    index = inv.camera_index
     sites: dict[str, SiteSize] = {}
     for sid, site in inv.sites.items():
-        cams = inv.cameras_by_site[sid]
         base = inv.city.tiers.of(site.tier)
+        if site.kind is SiteKind.private_system:
+            # recorded by the VMS it publishes to: the streams cross the private uplink (tunnel), storage is there
+            cams = list(inv.cameras_by_site[sid])
+            mbps = sum(camera_mbps(c) for c in cams)
+            s = SiteSize(sid, site.tier, len(cams), mbps, storage_bytes(1, mbps, 24 * duty[base.recording], 1),
+                         base.retention_days, uplink_capacity_mbps=site.uplink.capacity_mbps)
+            s.uplink["published streams"] = mbps
+            sites[sid] = s
+            continue
+        # what this site's VMS records of the cameras on the networks of units (private systems: below)
+        cams = [index[c] for c in topo.recorded[sid] if not topo.is_private(index[c].site)]
         mbps = sum(camera_mbps(c) for c in cams)
         daily = storage_bytes(1, mbps, 24 * duty[base.recording], 1)
         s = SiteSize(sid, site.tier, len(cams), mbps, daily, base.retention_days,
                      uplink_capacity_mbps=site.uplink.capacity_mbps)
-        if site.kind is SiteKind.private_system:
-            # recorded by the parent: the streams cross the private uplink (tunnel), storage is the parent's
-            s.uplink["published streams"] = mbps
-            sites[sid] = s
-            continue
         # tier 3 keeps everything on local disks; tiers 1-2 keep hot_days on replicated disks, the rest
         # on the erasure-coded object store
-        hot_days = base.retention_days if site.tier == 3 else min(pol.hot_days, base.retention_days)
+        hot_days = topo.hot_days(sid)
         warm_days = base.retention_days - hot_days
         factor = pol.local_raid_factor if site.tier == 3 else pol.hot_replicas
         s.logical_bytes = daily * base.retention_days
         s.hot_bytes = round(daily * hot_days * factor * overhead)
         s.warm_bytes = round(daily * warm_days * ec * overhead)
         sites[sid] = s
-    # private systems are recorded by their parent
-    for sid, site in inv.sites.items():
-        if site.kind is SiteKind.private_system and site.parent in sites:
-            parent, child = sites[site.parent], sites[sid]
-            pbase = inv.city.tiers.of(parent.tier)
-            extra = storage_bytes(1, child.bitrate_mbps, 24 * duty[pbase.recording], 1)
-            parent.daily_bytes += extra
-            parent.logical_bytes += extra * pbase.retention_days
-            factor = pol.local_raid_factor if parent.tier == 3 else pol.hot_replicas
-            hot_days = pbase.retention_days if parent.tier == 3 else min(pol.hot_days, pbase.retention_days)
-            parent.hot_bytes += round(extra * hot_days * factor * overhead)
-            parent.warm_bytes += round(extra * (pbase.retention_days - hot_days) * ec * overhead)
+    # private systems are recorded by the VMS they publish to
+    for sid, (at, _) in topo.publishers.items():
+        parent, child = sites[at], sites[sid]
+        pbase = inv.city.tiers.of(parent.tier)
+        extra = storage_bytes(1, child.bitrate_mbps, 24 * duty[pbase.recording], 1)
+        parent.daily_bytes += extra
+        parent.logical_bytes += extra * pbase.retention_days
+        factor = pol.local_raid_factor if parent.tier == 3 else pol.hot_replicas
+        hot_days = topo.hot_days(at)
+        parent.hot_bytes += round(extra * hot_days * factor * overhead)
+        parent.warm_bytes += round(extra * (pbase.retention_days - hot_days) * ec * overhead)
     # the city: tier-2 backups and the evidence archive, on its object store
-    iocs = [sid for sid, s in inv.sites.items() if s.kind is SiteKind.city_ioc]
-    if iocs:
-        ioc = sites[iocs[0]]
+    if topo.iocs:
+        ioc = sites[topo.iocs[0]]
         backup = sum(s.daily_bytes * pol.tier2_backup_percent / 100 for s in sites.values() if s.tier == 2)
         backup_logical = round(backup * inv.city.tiers.tier2.retention_days)
         archive = sum(s.daily_bytes for s in sites.values()) * pol.tier1_archive_percent / 100
@@ -244,6 +229,12 @@ def size_city(inv: Inventory) -> CitySize:
         for s in sites.values():
             if s.tier == 2 and inv.city.tiers.tier2.backup_to_city:
                 s.uplink["backup to the city"] = s.daily_bytes * pol.tier2_backup_percent / 100 * 8 / 86400 / 1e6
+    # cameras a unit's VMS records on another site's network: their streams cross every uplink between
+    for at, where, ids in topo.pulled_elsewhere():
+        mbps = sum(camera_mbps(index[c]) for c in ids)
+        for hop in topo.links_between(where, at):
+            key = "camera streams to the owner's VMS"
+            sites[hop].uplink[key] = sites[hop].uplink.get(key, 0.0) + mbps
     # on-demand relays up the tiers: a share of each site's streams, on its uplink and its ancestors'
     for sid, site in inv.sites.items():
         if site.kind is SiteKind.private_system:
@@ -257,18 +248,16 @@ def size_city(inv: Inventory) -> CitySize:
             sites[hop].uplink[key] = sites[hop].uplink.get(key, 0.0) + relay
     # detect streams of cameras analysed above their recording site cross every uplink on the way
     t = table()
-    for sid, site in inv.sites.items():
-        if site.kind is SiteKind.private_system:
+    for cid, at in sorted(topo.analysed_at.items()):
+        rec = topo.recorded_at[cid]
+        if at == rec:
             continue
-        at = analysis_site(inv, sid)
-        cams = [c for c in inv.cameras_by_site[sid] if c.analytics]
-        if at is None or at == sid or not cams:
-            continue
-        mbps = sum(t["iva"]["detect_stream_mp"] * c.fps * t["bitrate"]["bits_per_pixel"][c.codec] for c in cams)
-        for hop in (sid, *inv.ancestors(sid)):
+        cam = index[cid]
+        mbps = t["iva"]["detect_stream_mp"] * cam.fps * t["bitrate"]["bits_per_pixel"][cam.codec]
+        for hop in (rec, *inv.ancestors(rec)):
             if hop == at:
                 break
             key = "detect streams to the IVA above"
             sites[hop].uplink[key] = sites[hop].uplink.get(key, 0.0) + mbps
-    size_compute(inv, sites)
+    size_compute(inv, topo, sites)
     return CitySize(sites)

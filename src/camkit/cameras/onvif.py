@@ -260,7 +260,7 @@ def expected(settings: SiteCameraSettings, prof: CameraProfile) -> dict[str, Any
         "users": {settings.accounts[lvl]: ONVIF_LEVEL[lvl] for lvl in LEVELS},
         "protocols": {n: dict(p) for n, p in settings.protocols.items()},
         "discovery": settings.discovery,
-        "ip_filter": {"type": "Allow", "ipv4": sorted(settings.ip_filter)},
+        "ip_filter": {"type": "Allow", "ipv4": sorted({*settings.ip_filter, *prof.ip_filter_extra})},
         "ntp": {"from_dhcp": False, "manual": list(settings.ntp)},
         "datetime": {"type": "NTP", "tz": settings.timezone},
         "dot1x": ({"identity": prof.dot1x_identity, "eap": EAP_TLS, "cert": f"camkit-{prof.id}"}

@@ -7,6 +7,7 @@ site's vault file) and resolved only by the applier, in memory.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import lru_cache
 from dataclasses import dataclass, field
@@ -25,8 +26,6 @@ EAP_TLS = 13
 # Main-stream resolution for a sensor size: the common 16:9 / 4:3 modes cameras offer
 RESOLUTIONS = [(1.0, 1280, 720), (2.0, 1920, 1080), (3.0, 2304, 1296), (4.0, 2560, 1440), (5.0, 2592, 1944),
                (6.0, 3072, 2048), (8.0, 3840, 2160), (12.0, 4000, 3000)]
-# POSIX TZ strings ONVIF's SetSystemDateAndTime takes (IANA names map to these)
-POSIX_TZ = {"Asia/Ho_Chi_Minh": "ICT-7", "Asia/Bangkok": "ICT-7", "UTC": "UTC0"}
 
 
 @lru_cache(maxsize=None)
@@ -84,10 +83,16 @@ class CameraProfile:
     dot1x: str | None  # eap-tls / mab / None
     dot1x_identity: str | None
     encoder: Encoder
+    # sources allowed for this camera alone: the VMS of its owner, when that records it from another site
+    ip_filter_extra: tuple[str, ...] = ()
 
     def row(self) -> dict[str, Any]:
         d = {f: getattr(self, f) for f in CAMERA_FIELDS}
         d["default_accounts"] = list(self.default_accounts)
+        if self.ip_filter_extra:
+            d["ip_filter_extra"] = list(self.ip_filter_extra)
+        else:
+            del d["ip_filter_extra"]
         d["encoder"] = dict(vars(self.encoder))
         return d
 
@@ -150,12 +155,22 @@ def site_settings(inv: Inventory, plan: Plan, flows: FlowMatrix, sid: str) -> Si
         discovery="NonDiscoverable",
         ip_filter=tuple(sorted(ip_filter)),
         ntp=tuple(ntp.addresses) if ntp else (),
-        timezone=POSIX_TZ.get(city.timezone, "ICT-7"),
+        timezone=flows.topology.timezone,  # POSIX TZ, what ONVIF's SetSystemDateAndTime takes
         timezone_name=city.timezone,
         syslog=tuple(syslog.addresses) if (syslog and base.syslog) else (),
     )
+    # cameras another unit's VMS records (its own, installed on this site's network): that VMS too, for them alone
+    extra: dict[str, set[str]] = {}
+    for at, where, _ in flows.topology.pulled_elsewhere():
+        if where == sid:
+            for flow in flows.into(sid, f"cameras-of-{at}"):
+                for ip in flow.dst.addresses:
+                    extra.setdefault(ip, set()).update(a if "/" in a else f"{a}/32" for a in flow.src.addresses)
     for cam in inv.cameras_by_site[sid]:
-        settings.cameras.append(camera_profile(inv, plan, cam))
+        prof = camera_profile(inv, plan, cam)
+        if prof.address in extra:
+            prof = dataclasses.replace(prof, ip_filter_extra=tuple(sorted(extra[prof.address] - set(ip_filter))))
+        settings.cameras.append(prof)
     return settings
 
 

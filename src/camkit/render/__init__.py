@@ -25,6 +25,7 @@ from camkit.flows import FlowMatrix
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
 from camkit.sizing import CitySize, size_city
+from camkit.topology import Topology
 
 CITY_SCOPE = "city"
 MANIFEST = ".camkit-manifest.json"
@@ -46,21 +47,19 @@ class RenderContext:
     site: str | None = None  # render only this site's scope
 
     @cached_property
+    def topology(self) -> Topology:
+        """Every relationship between sites and cameras, derived once; every family reads it."""
+        return Topology(self.inv, self.access)
+
+    @cached_property
     def flows(self) -> FlowMatrix:
         """The flow matrix, computed once per render for every family that needs it."""
-        return FlowMatrix(self.inv, self.plan, self.access)
+        return FlowMatrix(self.inv, self.plan, self.access, self.topology)
 
     @cached_property
     def sizing(self) -> CitySize:
         """The sizing model, computed once per render (sizing, cameras and helm families read it)."""
-        return size_city(self.inv)
-
-    @cached_property
-    def visible(self) -> dict[str, dict[tuple[str, bool], list[str]]]:
-        """unit -> (recording site, police rule) -> cameras it may see; the helm and stacks families read it."""
-        from camkit.render.helm_values import visibility
-
-        return visibility(self)
+        return size_city(self.inv, self.topology)
 
     def sites(self) -> list[str]:
         return [self.site] if self.site else list(self.inv.sites)

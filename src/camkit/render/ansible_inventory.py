@@ -43,12 +43,9 @@ class AnsibleInventoryRenderer(Renderer):
         for sid in ctx.sites():
             site = inv.sites[sid]
             baseline = inv.city.tiers.of(site.tier)
-            radius_site = sid
-            if not any("radius" in [r.value for r in v.roles] for v in site.servers) and \
-                    inv.city.services.radius_placement == "tier2":
-                radius_site = inv.tier2_of(sid) or sid
+            radius_site = ctx.topology.radius_site(sid)
             radius_hosts = [inv.sites[radius_site].hostname(v.name) for v in inv.sites[radius_site].servers
-                            if "radius" in [r.value for r in v.roles]]
+                            if "radius" in [r.value for r in v.roles]] if radius_site else []
             gvars: dict[str, Any] = {
                 "camkit_site_id": sid,
                 "camkit_site_name": site.name,

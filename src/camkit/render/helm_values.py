@@ -16,7 +16,7 @@ from camkit.flows import INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTP
 from camkit.loader import Inventory
 from camkit.model import NetworkRole, ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
-from camkit.sizing import SiteSize, chunks, recording_site, table
+from camkit.sizing import SiteSize, chunks, table
 
 # Pinned images (the policy check refuses `latest` and untagged images)
 IMAGES = {
@@ -58,8 +58,8 @@ def pretty(x: Any, level: int = 0, depth: int = 4) -> str:
     return _JSON(x)
 
 
-def charts_of(inv: Inventory, size: SiteSize) -> list[str]:
-    """Which charts a site runs: private systems none (their parent records them)."""
+def charts_of(topo: Topology, size: SiteSize) -> list[str]:
+    """Which charts a site runs: private systems none (the VMS they publish to records them)."""
     if size.compute is None:
         return []
     out = ["vms", "monitoring", "storage"]
@@ -67,7 +67,7 @@ def charts_of(inv: Inventory, size: SiteSize) -> list[str]:
         out.insert(1, "iva")
     if size.tier in (1, 2):
         out.append("archive")  # finished segments to the warm object store; tier-2 backup to the city
-    if inv.sites[size.site].kind is SiteKind.city_ioc:
+    if size.site == topo.sso_site:
         out.append("sso")
     return out
 
@@ -108,12 +108,6 @@ def _hours(days: int) -> str:
     return f"{days * 24}h"
 
 
-def hot_days_of(inv: Inventory, site: Site) -> int:
-    """Days a site's VMS keeps on its own volume (the sizing model's hot tier)."""
-    retention = inv.city.tiers.of(site.tier).retention_days
-    return retention if site.tier == 3 else min(inv.city.storage.hot_days, retention)
-
-
 def _base(site: Site, image: tuple[str, str], run_as: int) -> dict[str, Any]:
     return {"site": {"id": site.id, "tier": site.tier, "kind": site.kind.value},
             "image": {"repository": image[0], "tag": image[1]}, "securityContext": {"runAsUser": run_as}}
@@ -131,17 +125,16 @@ class HelmValuesRenderer(Renderer):
     description = "Helm values per site for charts/ (VMS, IVA, monitoring, storage): shards, requests, network policies"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
-        inv, flows = ctx.inv, ctx.flows
-        iocs = [s.id for s in inv.sites.values() if s.kind is SiteKind.city_ioc]
-        self.sso_site = iocs[0] if iocs else None
-        sso = flows.recorders(iocs[0]) if iocs else None
+        inv, flows, topo = ctx.inv, ctx.flows, ctx.topology
+        self.sso_site = topo.sso_site
+        sso = flows.recorders(topo.sso_site) if topo.sso_site else None
         jwks = (f"https://{sso.addresses[0]}/realms/{inv.city.id}/protocol/openid-connect/certs" if sso
                 else "https://sso.invalid/realms/none")
-        self.scopes = service_scopes(ctx)
+        self.scopes = topo.service_scopes
         self.token_url = jwks.removesuffix("/certs") + "/token"
         for sid in ctx.sites():
             size = ctx.sizing.sites[sid]
-            for chart in charts_of(inv, size):
+            for chart in charts_of(topo, size):
                 values = getattr(self, f"_{chart}")(ctx, inv.sites[sid], size, flows, jwks)
                 text = HEADER + pretty(values) + "\n"
                 yield Artifact(f"sites/{sid}/helm/{chart}.values.yaml", text.encode("utf-8"), sid)
@@ -155,7 +148,7 @@ class HelmValuesRenderer(Renderer):
         pol = inv.city.storage
         tier = inv.city.tiers.of(site.tier)
         # tiers 1-2: the archive moves segments older than hot_days to the warm object store; tier 3 keeps all
-        hot_days = hot_days_of(inv, site)
+        hot_days = ctx.topology.hot_days(site.id)
         overhead = (1 + pol.filesystem_overhead_percent / 100) * (1 + pol.headroom_percent / 100)
         cams = inv.camera_index
         entries: dict[str, dict[str, Any]] = {}
@@ -183,7 +176,7 @@ class HelmValuesRenderer(Renderer):
         # relays: exactly the cameras of other sites this unit may see (the access model), one path pattern per
         # recording site; what the police rule grants lives under its own prefix (its own token permission)
         relays = []
-        for (holder, police_rule), seen in relay_sources(ctx, site.id):
+        for (holder, police_rule), seen in ctx.topology.relay_sources(site.id):
             rec = flows.recorders(holder)
             assert rec is not None
             whole = len(seen) == len(ctx.sizing.sites[holder].compute.recorded)  # type: ignore[union-attr]
@@ -205,7 +198,7 @@ class HelmValuesRenderer(Renderer):
             + (_rule("iva-restream", "vms", [{"namespace": NAMESPACES["iva"], "component": "iva"}],
                      [{"port": 8554, "protocol": "TCP"}], "IVA reads the restream (detect streams)")
                if comp.iva_shards else []))
-        to_cams = [f for f in rec_out if f.dst.group == NetworkRole.cameras.value]
+        to_cams = [f for f in rec_out if f.dst.is_cameras]
         cam_flows = _by_port(to_cams, RTSP, RTSPS_CAMERA, ONVIF_HTTPS)
         relay_flows = [f for f in _by_port(rec_out, VMS_RTSPS) if f.dst.group == "recorders"]
         sso_peers, sso_ports = _sso_peers(flows, site.id, self.sso_site)
@@ -239,7 +232,7 @@ class HelmValuesRenderer(Renderer):
         # the shard that relays a holder's cameras (the VMS values spread relays over the shards in this
         # order); the unit's own prefix (police rule False) sorts first and wins
         relay_shard: dict[str, int] = {}
-        for i, ((holder, _), _) in enumerate(relay_sources(ctx, site.id)):
+        for i, ((holder, _), _) in enumerate(ctx.topology.relay_sources(site.id)):
             relay_shard.setdefault(holder, i % comp.vms_shards)
         shards = []
         for i, part in enumerate(chunks(comp.analysed, comp.iva_shards)):
@@ -250,7 +243,7 @@ class HelmValuesRenderer(Renderer):
                 if cid in vms_shard:
                     path, shard = f"{site.id}/{cid}", vms_shard[cid]
                 else:
-                    holder = recording_site(inv, cam.site)
+                    holder = ctx.topology.recorded_at[cid]
                     path, shard = f"{site.id}/{holder}/{cid}", relay_shard[holder]
                 kind = "security" if access.is_police_camera(cam) else "traffic" if cam.purpose == "traffic" else "basic"
                 cams.append({"name": cid, "path": path, "vmsService": f"vms-{shard}.{NAMESPACES['vms']}",
@@ -301,12 +294,11 @@ class HelmValuesRenderer(Renderer):
 
     def _tokens(self, ctx: RenderContext, site: Site) -> dict[str, Any]:
         """How the site's token refresher gets service tokens (see charts/camkit-lib/files/refresh-tokens.sh)."""
-        from camkit.cameras.profile import POSIX_TZ
 
         h, m = SERVICE_TOKEN_REFRESH_AT
         return {"image": {"repository": IMAGES["tokens"][0], "tag": IMAGES["tokens"][1]},
                 "url": self.token_url, "clientId": service_client_id(site.id), "clientSecret": SERVICE_CLIENT_SECRET,
-                "refreshAtMinute": h * 60 + m, "timezone": POSIX_TZ.get(ctx.inv.city.timezone, "UTC0"),
+                "refreshAtMinute": h * 60 + m, "timezone": ctx.topology.timezone,
                 "caSecret": ""}
 
     # --- monitoring: blackbox probes and alert rules ----------------------------------------------
@@ -322,7 +314,7 @@ class HelmValuesRenderer(Renderer):
             if ip and inv.sites[inv.camera_index[cid].site].kind is not SiteKind.private_system:
                 rtsp.append(f"{ip}:{RTSP[1]}")
                 https.append(f"https://{ip}/onvif/device_service")
-        to_cams = [f for f in flows.out_of(site.id, "recorders") if f.dst.group == NetworkRole.cameras.value]
+        to_cams = [f for f in flows.out_of(site.id, "recorders") if f.dst.is_cameras]
         probe_flows = _by_port(to_cams, RTSP, ONVIF_HTTPS)
         return {**_base(site, IMAGES["blackbox"], 65534),
                 "replicas": 2,
@@ -353,8 +345,8 @@ class HelmValuesRenderer(Renderer):
         # objects reach the warm bucket hot_days after they were recorded; lifecycles count from the upload
         retention = inv.city.tiers.of(site.tier).retention_days
         buckets = [{"name": "recordings-warm", "namespace": NAMESPACES["vms"],
-                    "expireDays": max(1, retention - hot_days_of(inv, site))}]
-        if site.kind is SiteKind.city_ioc:
+                    "expireDays": max(1, retention - ctx.topology.hot_days(site.id))}]
+        if site.id in ctx.topology.iocs[:1]:
             buckets += [{"name": "tier2-backups", "namespace": NAMESPACES["vms"],
                          "expireDays": inv.city.tiers.tier2.retention_days},
                         {"name": "evidence", "namespace": NAMESPACES["vms"], "expireDays": pol.tier1_archive_days}]
@@ -377,7 +369,7 @@ class HelmValuesRenderer(Renderer):
         backup: dict[str, Any] = {"enabled": False}
         egress = _rule("object-store", "archive", [{"namespace": NAMESPACES["storage"], "pods": {"app": "rook-ceph-rgw"}}],
                        [{"port": 443, "protocol": "TCP"}], "the site's Rook-Ceph object gateway (warm tier)")
-        iocs = [s.id for s in inv.sites.values() if s.kind is SiteKind.city_ioc]
+        iocs = ctx.topology.iocs
         if site.tier == 2 and inv.city.tiers.tier2.backup_to_city and iocs:
             to_city = [f for f in _by_port(flows.out_of(site.id, "storage-nodes"), S3_HTTPS)
                        if f.dst.group == "object-store"]
@@ -394,7 +386,7 @@ class HelmValuesRenderer(Renderer):
                 "lifecycleImage": {"repository": IMAGES["awscli"][0], "tag": IMAGES["awscli"][1]},
                 "resources": _resources(250, 256),
                 "schedule": "*/15 * * * *",
-                "hotDays": hot_days_of(inv, site),
+                "hotDays": ctx.topology.hot_days(site.id),
                 "vms": {"release": "vms", "shards": [str(i) for i in range(comp.vms_shards)]},
                 "warm": {"claim": "recordings-warm", "endpoint": f"https://rook-ceph-rgw-{store}.{NAMESPACES['storage']}.svc"},
                 "lifecycle": [{"claim": b["name"], "expireDays": b["expireDays"]} for b in storage["buckets"]],
@@ -456,46 +448,6 @@ def _secret_env(unit: str) -> str:
     return "SVC_" + "".join(ch if ch.isalnum() else "_" for ch in unit.upper())
 
 
-def relay_sources(ctx: RenderContext, unit: str) -> list[tuple[tuple[str, bool], list[str]]]:
-    """What a unit's VMS relays, in a fixed order: ((site recording the cameras, granted by the police rule),
-    cameras) for every other site with a VMS whose cameras the unit may see."""
-    return [(key, cams) for key, cams in sorted(ctx.visible.get(unit, {}).items())
-            if key[0] != unit and ctx.flows.recorders(key[0]) is not None]
-
-
-def service_scopes(ctx: RenderContext) -> dict[str, list[str]]:
-    """unit -> the units whose VMS its service client may read: every site its VMS relays from, and its own
-    VMS when it runs an IVA (Frigate reads the restream). One token per VMS read, each naming one prefix:
-    a JWT travels as the RTSP password, and an RTSP header holds 2,048 bytes (gortsplib), so a token listing
-    every source of the IOC (597 in Hanoi) could not be sent."""
-    out: dict[str, list[str]] = {}
-    for sid, size in ctx.sizing.sites.items():
-        comp = size.compute
-        if comp is None or ctx.inv.sites[sid].kind is SiteKind.private_system:
-            continue
-        units = {h for (h, _), _ in relay_sources(ctx, sid)}
-        if comp.iva_shards:
-            units.add(sid)
-        if units:
-            out[sid] = sorted(units)
-    return out
-
-
-def visibility(ctx: RenderContext) -> dict[str, dict[tuple[str, bool], list[str]]]:
-    """unit -> (site recording the camera, granted by the police rule) -> cameras the unit may see."""
-    inv, access = ctx.inv, ctx.access
-    recorded_at = {c: sid for sid, s in ctx.sizing.sites.items() if s.compute for c in s.compute.recorded}
-    seen: dict[str, dict[tuple[str, bool], list[str]]] = {}
-    for cam in inv.cameras:
-        holder = recorded_at.get(cam.id)
-        if holder is None:
-            continue
-        for g in access.who_can_see(cam):
-            if inv.sites[g.unit].kind is not SiteKind.private_system:
-                seen.setdefault(g.unit, {}).setdefault((holder, bool(g.condition)), []).append(cam.id)
-    return seen
-
-
 def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any]:
     """The Keycloak realm: a group per unit nested by tier, under it one subgroup per role carrying the VMS
     permissions (claim `mediamtx_permissions`) of that unit and role: the unit's path prefix only — which
@@ -512,7 +464,7 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
         subs: list[dict[str, Any]] = []
         for role in ROLE_ACTIONS:
             subs.append({"name": role, "realmRoles": [role], "attributes": {"mediamtx_permissions": perms(sid, role, False)}})
-        if any(cond for (_, cond) in ctx.visible.get(sid, {})):
+        if any(cond for (_, cond) in ctx.topology.visible.get(sid, {})):
             subs.append({"name": "police-rule", "realmRoles": ["viewer"],
                          "attributes": {"mediamtx_permissions": perms(sid, "investigator", True)}})
         subs += [group(c) for c in inv.children.get(sid, ()) if inv.sites[c].kind is not SiteKind.private_system]

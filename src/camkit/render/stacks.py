@@ -13,7 +13,7 @@ import yaml
 
 from camkit.model import SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
-from camkit.render.helm_values import charts_of, service_scopes
+from camkit.render.helm_values import charts_of
 
 TIER_COMPONENT = {1: "CityStack", 2: "DistrictStack", 3: "WardStack"}
 
@@ -24,10 +24,10 @@ class StacksRenderer(Renderer):
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         inv = ctx.inv
-        scopes = service_scopes(ctx)
+        scopes = ctx.topology.service_scopes
         for sid in ctx.sites():
             site = inv.sites[sid]
-            charts = charts_of(inv, ctx.sizing.sites[sid])
+            charts = charts_of(ctx.topology, ctx.sizing.sites[sid])
             if site.kind is SiteKind.private_system or not charts:
                 continue
             config = {"config": {
@@ -38,8 +38,10 @@ class StacksRenderer(Renderer):
             need = ["tls  # {\"vms-tls\": {\"tls.crt\": ..., \"tls.key\": ...}" +
                     (", \"sso-tls\": {...}" if "sso" in charts else "") + "} from the site PKI"]
             if "vms" in charts:
+                # the cameras this VMS pulls sit at this site, or (a unit's own cameras) at other sites' networks
+                where = sorted({sid, *(w for at, w, _ in ctx.topology.pulled_elsewhere() if at == sid)})
                 need.insert(0, "cameraCredentials  # {camera: {user, password}}: the ck-viewer account of each "
-                               f"camera, from {sid}.vault.yml camera_accounts")
+                               "camera, from " + ", ".join(f"{w}.vault.yml" for w in where) + " camera_accounts")
             # a service client when the site's VMS relays another VMS or its IVA reads its VMS
             extra = ["camkit-service-client"] if sid in scopes else []
             extra += ["keycloak-db", "keycloak-admin", "sso-service-clients"] if "sso" in charts else []
