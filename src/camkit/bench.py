@@ -19,7 +19,8 @@ from pathlib import Path
 # seconds, MiB: the foundation issue's budgets (validate; render of its three families) and the
 # network-security issue's budget for every family
 FOUNDATION = "ipplan,ansible-inventory,registry"
-TARGETS = {"validate": (3.0, 1024), "render-foundation": (10.0, 1024), "render-all": (15.0, 1024)}
+TARGETS = {"validate": (3.0, 1024), "render-foundation": (10.0, 1024), "render-all": (15.0, 1024),
+           "access-check": (60.0, 1024), "access-export": (10.0, 1024)}
 
 
 @dataclass
@@ -54,7 +55,7 @@ def _run(args: list[str]) -> tuple[float, float]:
 
 def run(inventory: Path, runs: int = 5) -> list[Measure]:
     exe = [sys.executable, "-m", "camkit.cli"]
-    results = [Measure("validate", []), Measure("render-foundation", []), Measure("render-all", [])]
+    results = [Measure(step, []) for step in TARGETS]
     tmp = Path(tempfile.mkdtemp(prefix="camkit-bench-"))
     try:
         _run([*exe, "validate", str(inventory)])  # warm the page cache
@@ -64,6 +65,9 @@ def run(inventory: Path, runs: int = 5) -> list[Measure]:
             results[1].runs.append(_run([*exe, "render", str(inventory), "--out", str(out), "--only", FOUNDATION]))
             shutil.rmtree(out, ignore_errors=True)
             results[2].runs.append(_run([*exe, "render", str(inventory), "--out", str(out)]))
+            # the access check renders the helm and firewall families in memory, then reads them
+            results[3].runs.append(_run([*exe, "access", "check", str(inventory)]))
+            results[4].runs.append(_run([*exe, "access", "export", str(inventory), "--json"]))
             shutil.rmtree(out, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

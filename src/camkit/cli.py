@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.markup import escape
 
 from camkit import pipeline
 from camkit.diagnostics import InventoryError
@@ -340,6 +341,90 @@ def visible_to(unit: str, inventory: Path, as_json: bool) -> None:
     for c, g in rows:
         table.add_row(c.id, c.site, c.purpose, g.reason, g.condition)
     out.print(table)
+
+
+def _access_build(inventory: Path, build: Path | None, as_json: bool) -> tuple[Any, dict[str, bytes]]:
+    """The inventory and the rendered files the access check reads: a build folder, else rendered in memory."""
+    from camkit.verify.access_check import files_of
+
+    try:
+        inv = pipeline.load(inventory)
+        if build is None:
+            result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "helm"])
+            return inv, {p: a.content for p, (_, a) in result.artifacts.items()}
+    except InventoryError as exc:
+        fail(exc, as_json)
+    city = build / inv.city.id if (build / inv.city.id).is_dir() else build
+    if not (city / "firewall" / "flows.json").is_file():
+        from camkit.diagnostics import Diagnostic, Position
+
+        fail(InventoryError([Diagnostic(Position(str(build)), "no rendered city here (firewall/flows.json missing)",
+                                        f"run `camkit render {inventory} --out {build}` first, or leave out --build")]),
+             as_json)
+    return inv, files_of(city)
+
+
+build_opt = click.option("--build", type=click.Path(path_type=Path, file_okay=False), default=None,
+                         help="a rendered build folder (build/ or build/<city>/); default: render in memory")
+
+
+@access.command("check")
+@inventory_arg
+@build_opt
+@click.option("--json", "as_json", is_flag=True)
+def access_check(inventory: Path, build: Path | None, as_json: bool) -> None:
+    """Prove from the rendered artifacts who can watch each camera: exit 1 with every violation."""
+    from camkit.verify.access_check import check
+
+    inv, files = _access_build(inventory, build, as_json)
+    rep = check(inv, files)
+    if as_json:
+        out.print_json(json.dumps({"ok": rep.ok, "cameras": rep.cameras, "paths": rep.paths, "relays": rep.relays,
+                                   "violations": rep.violations}, ensure_ascii=False))
+    else:
+        for v in rep.violations:
+            err.print(f"[bold red]violation[/]: {escape(v)}", highlight=False, soft_wrap=True)
+        (out if rep.ok else err).print(
+            f"{'ok' if rep.ok else 'FAILED'}: {rep.cameras} cameras, {rep.paths} VMS paths, {rep.relays} relays; "
+            f"{len(rep.violations)} violation(s)", highlight=False)
+    sys.exit(0 if rep.ok else 1)
+
+
+@access.command("explain")
+@click.argument("camera")
+@inventory_opt
+@build_opt
+def access_explain(camera: str, inventory: Path, build: Path | None) -> None:
+    """One camera's chain: grants, VMS paths carrying it, the units whose SSO roles read them, its IVA."""
+    from camkit.diagnostics import Diagnostic, Position, suggest
+    from camkit.verify.access_check import explain
+
+    inv, files = _access_build(inventory, build, False)
+    if camera not in inv.camera_index:
+        fail(InventoryError([Diagnostic(Position(camera), f"'{camera}' is not a camera",
+                                        suggest(camera, inv.camera_index.keys()))]), False)
+    for line in explain(inv, files, camera):
+        out.print(escape(line), highlight=False, soft_wrap=True)
+
+
+@access.command("export")
+@inventory_arg
+@click.option("--json", "as_json", is_flag=True, required=True, help="(the only format)")
+def access_export(inventory: Path, as_json: bool) -> None:
+    """Every unit's visible cameras with the granting rule (JSON)."""
+    from camkit.access import AccessModel
+
+    try:
+        inv = pipeline.load(inventory)
+    except InventoryError as exc:
+        fail(exc, True)
+    access = AccessModel(inv)
+    units: dict[str, list[dict[str, str]]] = {sid: [] for sid in inv.sites}
+    for cam in inv.cameras:
+        for g in access.who_can_see(cam):
+            units[g.unit].append({"camera": cam.id, "reason": g.reason, "condition": g.condition})
+    sys.stdout.write(json.dumps({"city": inv.city.id, "units": units}, ensure_ascii=False, separators=(",", ":"))
+                     + "\n")
 
 
 @main.group("charts")

@@ -1,0 +1,225 @@
+"""Who can watch each camera, proven from the rendered artifacts rather than from the model.
+
+Reads what a deployment would load — each site's VMS values (recorded paths, relays and their sources), the
+SSO realm (the `mediamtx_permissions` of every unit's roles), each IVA's inputs and the flow matrix — and
+checks, for every camera, that the units whose SSO permissions read a path carrying it at any VMS are
+exactly those the access model names (`camkit access who-can-see`), that what only the police rule grants
+is read under the `<unit>.police-rule/` prefix, that every relay pulls from the VMS that records the camera
+at an address the flow matrix lets the relaying VMS reach, and that an IVA analyses only cameras its unit
+may see, through a path its own VMS serves. The model is used for the expected side only.
+
+Limits (said in the README): the values files are read, not `helm template` output, and MediaMTX, Keycloak
+and a Kubernetes API server do not run here; published Service addresses and NetworkPolicies are not yet
+part of the proof.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from camkit.access import AccessModel
+from camkit.flows import VMS_RTSPS
+from camkit.loader import Inventory
+
+_LITERAL = re.compile(r"^~\^((?:[A-Za-z0-9_-]|\\\.)+)/$")
+
+
+def read_values(content: bytes) -> Any:
+    """A camkit values file: comment lines, then JSON (a YAML subset)."""
+    text = content.decode("utf-8")
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    return json.loads(body)
+
+
+@dataclass
+class Reader:
+    """One permission of one SSO group (unit, role) as MediaMTX applies it to a path."""
+
+    unit: str
+    role: str
+    pattern: str
+
+    def matches(self, path: str) -> bool:
+        if self.pattern.startswith("~"):
+            return re.search(self.pattern[1:], path) is not None
+        return self.pattern == path
+
+
+@dataclass
+class Report:
+    cameras: int = 0
+    paths: int = 0
+    relays: int = 0
+    violations: list[str] = field(default_factory=list)
+    readers: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # camera -> unit -> paths
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _readers(realm: Mapping[str, Any]) -> tuple[dict[str, list[Reader]], list[Reader]]:
+    """Read permissions of every group: by the literal first path segment they read, and the others."""
+    by_prefix: dict[str, list[Reader]] = {}
+    other: list[Reader] = []
+
+    def walk(group: Mapping[str, Any], unit: str | None) -> None:
+        unit = (group.get("attributes", {}).get("camkit_site") or [unit])[0]
+        perms = group.get("attributes", {}).get("mediamtx_permissions", [])
+        for raw in perms:
+            p = json.loads(raw)
+            if p.get("action") != "read":
+                continue
+            r = Reader(unit or "?", group["name"], p.get("path", ""))
+            m = _LITERAL.match(r.pattern)
+            if m:
+                by_prefix.setdefault(m.group(1).replace("\\.", "."), []).append(r)
+            else:
+                other.append(r)
+        for sub in group.get("subGroups", []):
+            walk(sub, unit)
+
+    for g in realm.get("groups", []):
+        walk(g, None)
+    return by_prefix, other
+
+
+def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
+    """`files`: the rendered tree of a city, path (relative to build/<city>/) -> content."""
+    access = AccessModel(inv)
+    rep = Report()
+    vms: dict[str, Any] = {}
+    iva: dict[str, Any] = {}
+    realm: Mapping[str, Any] = {}
+    for path, content in files.items():
+        parts = path.split("/")
+        if len(parts) == 4 and parts[0] == "sites" and parts[2] == "helm":
+            if parts[3] == "vms.values.yaml":
+                vms[parts[1]] = read_values(content)
+            elif parts[3] == "iva.values.yaml":
+                iva[parts[1]] = read_values(content)
+            elif parts[3] == "sso.values.yaml":
+                realm = read_values(content)["realm"]
+    if not realm:
+        rep.violations.append("no SSO realm in the build (sites/<ioc>/helm/sso.values.yaml): nothing grants access")
+    by_prefix, other = _readers(realm)
+    flows = json.loads(files["firewall/flows.json"]) if "firewall/flows.json" in files else {"flows": []}
+    relay_ok: set[tuple[str, str, str]] = set()  # (viewer site, holder site, holder address) allowed on VMS_RTSPS
+    for f in flows["flows"]:
+        src, dst = f["source"], f["destination"]
+        if (f["proto"], f["ports"]) == VMS_RTSPS and src.endswith(":recorders") and dst.endswith(":recorders"):
+            for a in f["destination_addresses"]:
+                relay_ok.add((src.split(":")[0], dst.split(":")[0], a))
+
+    # every path of every VMS that carries a camera: (vms site, path) -> camera
+    recorded: dict[str, dict[str, str]] = {}  # vms site -> camera -> path
+    carried: dict[str, list[tuple[str, str]]] = {}  # camera -> [(vms site, path)]
+    for site, v in sorted(vms.items()):
+        own = recorded.setdefault(site, {})
+        for shard in v.get("shards", []):
+            for cam in shard.get("cameras", []):
+                cid = cam["path"].rsplit("/", 1)[-1]
+                own[cid] = cam["path"]
+                carried.setdefault(cid, []).append((site, cam["path"]))
+    served: dict[str, set[str]] = {site: set(own.values()) for site, own in recorded.items()}
+    for site, v in sorted(vms.items()):
+        for shard in v.get("shards", []):
+            for relay in shard.get("relays", []):
+                rep.relays += 1
+                holder, prefix, addr = relay["site"], relay["prefix"], relay["address"]
+                source = recorded.get(holder)
+                if source is None:
+                    rep.violations.append(f"{site}: relay '{prefix}/{holder}/...' pulls from {holder}, which runs no VMS")
+                    continue
+                if (site, holder, addr) not in relay_ok:
+                    rep.violations.append(
+                        f"{site}: relay '{prefix}/{holder}/...' targets {addr}:{VMS_RTSPS[1]}, which the flow matrix "
+                        f"does not let {site}'s VMS reach as {holder}'s VMS")
+                cams = relay["cameras"] or sorted(source)
+                for cid in cams:
+                    if cid not in source:
+                        rep.violations.append(f"camera '{cid}': {site} relays it from {holder}, whose VMS does not "
+                                              "record it")
+                        continue
+                    path = f"{prefix}/{holder}/{cid}"
+                    served[site].add(path)
+                    carried.setdefault(cid, []).append((site, path))
+
+    index = inv.camera_index
+    for cid in sorted(index):
+        cam = index[cid]
+        rep.cameras += 1
+        grants = {g.unit: g for g in access.who_can_see(cam) if g.unit in inv.sites
+                  and inv.sites[g.unit].kind.value != "private_system"}
+        readers: dict[str, list[str]] = {}
+        for site, path in carried.get(cid, []):
+            rep.paths += 1
+            first = path.split("/", 1)[0]
+            for r in (*by_prefix.get(first, ()), *other):
+                if r.matches(path):
+                    readers.setdefault(r.unit, []).append(f"{site}:{path}")
+                    police_rule = grants.get(r.unit) is not None and bool(grants[r.unit].condition)
+                    if police_rule and not first.endswith(".police-rule"):
+                        rep.violations.append(f"camera '{cid}': {r.unit} may see it only under the police rule but "
+                                              f"its role '{r.role}' reads it at {site} as '{path}'")
+        readers = {u: sorted(set(p)) for u, p in readers.items()}
+        rep.readers[cid] = readers
+        for unit in sorted(set(readers) - set(grants)):
+            rep.violations.append(f"camera '{cid}': unit {unit} can watch it ({', '.join(sorted(readers[unit]))}) "
+                                  "but the access model does not let it see the camera")
+        if not carried.get(cid):
+            if cam.status != "planned":
+                rep.violations.append(f"camera '{cid}' ({cam.status}) is carried by no VMS path: nobody can watch it")
+            continue
+        for unit in sorted(set(grants) - set(readers)):
+            rep.violations.append(f"camera '{cid}': unit {unit} may see it ({grants[unit].reason}) but no SSO "
+                                  "permission of its roles reads any VMS path carrying it")
+    # IVA inputs: a path its own VMS serves, of a camera its unit may see
+    for site, v in sorted(iva.items()):
+        for shard in v.get("shards", []):
+            for cam in shard.get("cameras", []):
+                cid = cam["name"]
+                c = index.get(cid)
+                if c is None:
+                    rep.violations.append(f"{site}: IVA input '{cid}' is not a camera")
+                    continue
+                if site not in {g.unit for g in access.who_can_see(c)}:
+                    rep.violations.append(f"camera '{cid}': the IVA of {site} analyses it but {site} may not see it")
+                if cam["path"] not in served.get(site, set()):
+                    rep.violations.append(f"camera '{cid}': the IVA of {site} reads '{cam['path']}', a path "
+                                          f"{site}'s VMS does not serve")
+    return rep
+
+
+def files_of(build: Path) -> dict[str, bytes]:
+    """The rendered tree of one city folder (build/<city>/), the files the check reads."""
+    out: dict[str, bytes] = {}
+    for p in sorted(build.rglob("*")):
+        rel = p.relative_to(build).as_posix()
+        if p.is_file() and not p.is_symlink() and (rel.startswith("sites/") and "/helm/" in rel
+                                                   or rel == "firewall/flows.json"):
+            out[rel] = p.read_bytes()
+    return out
+
+
+def explain(inv: Inventory, files: Mapping[str, bytes], camera: str, rep: Report | None = None) -> list[str]:
+    """One camera's chain: grants, VMS paths carrying it, the SSO groups reading them, IVA inputs."""
+    rep = rep or check(inv, files)
+    cam = inv.camera_index[camera]
+    lines = [f"camera {camera}: site {cam.site}, owner {cam.unit}, purpose {cam.purpose}"]
+    for g in AccessModel(inv).who_can_see(cam):
+        lines.append(f"  may see: {g.unit} ({g.reason}{', ' + g.condition if g.condition else ''})")
+    for unit, paths in sorted(rep.readers.get(camera, {}).items()):
+        lines.append(f"  reads: {unit} at {', '.join(paths)}")
+    for path, content in sorted(files.items()):
+        if path.endswith("/helm/iva.values.yaml") and f'"name": "{camera}"' in content.decode("utf-8"):
+            lines.append(f"  analysed: by the IVA of {path.split('/')[1]}")
+    return lines
+
+
+def violations_about(rep: Report, words: Iterable[str]) -> list[str]:
+    return [v for v in rep.violations if all(w in v for w in words)]
