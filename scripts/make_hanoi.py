@@ -131,6 +131,19 @@ VENDOR_TRAITS = {
 }
 
 
+# Main-stream RTSP paths from each vendor's documentation (VNPT Technology and Viettel publish none: their
+# cameras' paths must come from ONVIF GetStreamUri; until then they keep "/", which issue 12 still has to close)
+RTSP_PATHS = {
+    "Hikvision": ("/Streaming/Channels/101", "Hikvision ISAPI / RTSP URL: channel 1, main stream (101)"),
+    "Dahua": ("/cam/realmonitor?channel=1&subtype=0", "Dahua HTTP API / RTSP: realmonitor channel 1, subtype 0 (main)"),
+    "KBVision": ("/cam/realmonitor?channel=1&subtype=0", "KBVision (Dahua platform) RTSP: channel 1, subtype 0 (main)"),
+    "Axis": ("/axis-media/media.amp", "Axis VAPIX RTSP API: /axis-media/media.amp (default stream)"),
+    "Hanwha Vision": ("/profile2/media.smp", "Hanwha Vision support 'RTSP URLs': rtsp://<ip>/profile<no>/media.smp"),
+    "Bosch": ("/?inst=1", "Bosch 'RTSP usage with Bosch VIP devices': live stream selection inst=1 (first stream)"),
+    "Uniview": ("/unicast/c1/s0/live", "Uniview RTSP: /unicast/c<channel>/s<stream>/live, s0 = main stream"),
+}
+
+
 def models_yaml(models: list[tuple[str, str]]) -> str:
     lines = ["# Camera model catalog: the firmware the city accepts and what each model supports over ONVIF.",
              "# min_firmware values are illustrative: the city's security team keeps them current from vendor",
@@ -142,7 +155,9 @@ def models_yaml(models: list[tuple[str, str]]) -> str:
         lines.append(f'  - {{vendor: "{vendor}", model: "{model}", min_firmware: "{t["min_firmware"]}", '
                      f"default_accounts: [{accounts}], "
                      f"rtsps: {yes(t['rtsps'])}, advanced_security: {yes(t['advanced_security'])}, "
-                     f'vulnerability_disclosure: "{t["disclosure"]}"}}')
+                     f'vulnerability_disclosure: "{t["disclosure"]}"'
+                     + (f', rtsp_path: "{RTSP_PATHS[vendor][0]}", rtsp_path_source: "{RTSP_PATHS[vendor][1]}"'
+                        if vendor in RTSP_PATHS else "") + "}")
     return "\n".join(lines) + "\n"
 
 ANALYTICS = {

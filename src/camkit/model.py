@@ -608,6 +608,7 @@ class CameraModelSpec(Strict):
     codecs: list[CodecName] = Field(default_factory=lambda: ["h264", "h265"], min_length=1)
     rtsp_path: str = Field(default="/", pattern=r"^/\S*$",
                            description="main-stream RTSP path (ONVIF GetStreamUri tells it); a camera's stream_url wins")
+    rtsp_path_source: str = Field(default="", description="where rtsp_path comes from (the vendor's documentation)")
     vulnerability_disclosure: str = Field(default="", description="vendor's vulnerability disclosure page (QCVN 135)")
 
     @property
