@@ -42,7 +42,7 @@ from test_charts import objects, rendered
 from conftest import EXAMPLE, ROOT
 
 SCRIPT = ROOT / "charts" / "camkit-lib" / "files" / "refresh-tokens.sh"
-RTSP_HEADER_MAX = 2048  # gortsplib: headerMaxValueLength (the Authorization header carries the JWT)
+RTSP_URL_MAX = 2048  # gortsplib: requestMaxURLLength (the request URL carries the JWT as ?jwt=)
 SECRET = "s3rvice-client-secret-for-tests-only-0123"
 
 
@@ -292,12 +292,13 @@ def test_refresher_writes_relay_tokens_that_the_source_vms_accepts(
     seen_tokens = set()
     for name, p in relays.items():
         u = urlsplit(p["source"])
-        source_site = u.path.split("/")[1]  # rtsps://camkit:<jwt>@host:8322/$G1/$G2, $G1 = the site
+        source_site = u.path.split("/")[1]  # rtsps://host:8322/$G1/$G2?jwt=<jwt>, $G1 = the site
         m = re.match(r"~\^so-gtvt/\(([^)]+)\)/", name)
         assert m and source_site == "$G1"
         site = m.group(1)
-        token = u.password
-        assert token and u.username == "camkit"
+        # no credentials in the URL's user part: the JWT travels as the query parameter MediaMTX documents
+        assert u.username is None and u.password is None and u.scheme == "rtsps"
+        token = parse_qs(u.query)["jwt"][0]
         seen_tokens.add(token)
         claims = jwt.decode(token, public, algorithms=["RS256"], options={"verify_aud": False})
         assert claims["azp"] == "camkit-svc-so-gtvt"
@@ -306,9 +307,11 @@ def test_refresher_writes_relay_tokens_that_the_source_vms_accepts(
         assert mediamtx_allows(claims["mediamtx_permissions"], "read", recorded[0]["path"])
         assert not mediamtx_allows(claims["mediamtx_permissions"], "read", "so-gtvt/x")
         assert not mediamtx_allows(claims["mediamtx_permissions"], "playback", recorded[0]["path"])
-        # MediaMTX takes the JWT from the RTSP Basic password: the header must fit gortsplib's limit
-        header = "Basic " + base64.b64encode(f"camkit:{token}".encode()).decode()
-        assert len(header) <= RTSP_HEADER_MAX, len(header)
+        # the request URL (the longest camera path the relay serves) must fit gortsplib's limit
+        longest = max((len(c) for s in values[(site, "vms")]["shards"] for c in
+                       (x["path"] for x in s["cameras"])), default=0)
+        url = p["source"].replace("$G1/$G2", "x" * longest)
+        assert len(url) <= RTSP_URL_MAX, len(url)
         assert claims["exp"] - claims["iat"] == 72 * 3600
     assert len(seen_tokens) == len({r["site"] for s in vms["shards"] for r in s["relays"]})  # a token per source
     # the secret went to the endpoint in the Authorization header only, each request one scope
@@ -328,7 +331,9 @@ def test_refresher_writes_the_iva_configuration_with_its_own_vms_token(
     cams = yaml.safe_load(out.read_text())["cameras"]
     for cam in cams.values():
         u = urlsplit(cam["ffmpeg"]["inputs"][0]["path"])
-        claims = jwt.decode(u.password, ep.key.public_key(), algorithms=["RS256"], options={"verify_aud": False})
+        assert u.scheme == "rtsps" and u.password is None  # RTSPS; the JWT as ?jwt=, never a password
+        claims = jwt.decode(parse_qs(u.query)["jwt"][0], ep.key.public_key(), algorithms=["RS256"],
+                            options={"verify_aud": False})
         assert mediamtx_allows(claims["mediamtx_permissions"], "read", u.path.lstrip("/"))
     # the Frigate container starts from the composed file and is restarted when it changes
     dep = next(d for d in docs if d["kind"] == "Deployment"
@@ -354,7 +359,7 @@ def test_refresher_refused_leaves_the_running_configuration_alone(
     assert out.read_text() == "the configuration MediaMTX runs with\n"
     assert not (tmp_path / "mediamtx.yml.tmp").exists()
     # a client asking for a VMS it does not relay gets nothing
-    other = _refresh(tmp_path, ep, "source: rtsps://camkit:@@token:police@@@10.0.0.1:8322/x\n",
+    other = _refresh(tmp_path, ep, "source: rtsps://10.0.0.1:8322/x?jwt=@@token:police@@\n",
                      vms["tokens"]["clientId"], SECRET, out)
     assert other.returncode == 1 and "invalid_scope" in other.stderr
     assert out.read_text() == "the configuration MediaMTX runs with\n"

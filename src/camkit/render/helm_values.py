@@ -196,7 +196,7 @@ class HelmValuesRenderer(Renderer):
             + _rule("monitoring", "vms", [{"namespace": NAMESPACES["monitoring"]}], [{"port": 9998, "protocol": "TCP"}],
                     "Prometheus scrapes the VMS metrics")
             + (_rule("iva-restream", "vms", [{"namespace": NAMESPACES["iva"], "component": "iva"}],
-                     [{"port": 8554, "protocol": "TCP"}], "IVA reads the restream (detect streams)")
+                     [{"port": int(VMS_RTSPS[1]), "protocol": "TCP"}], "IVA reads the restream over RTSPS (detect streams)")
                if comp.iva_shards else []))
         to_cams = [f for f in rec_out if f.dst.is_cameras]
         cam_flows = _by_port(to_cams, RTSP, RTSPS_CAMERA, ONVIF_HTTPS)
@@ -272,7 +272,7 @@ class HelmValuesRenderer(Renderer):
                    + _rule("events-metrics", "events-exporter", [{"namespace": NAMESPACES["monitoring"]}],
                            [{"port": 9641, "protocol": "TCP"}], "Prometheus scrapes the event metrics"))
         egress = (_rule("vms-restream", "iva", [{"namespace": NAMESPACES["vms"], "component": "vms"}],
-                        [{"port": 8554, "protocol": "TCP"}], "detect streams from the VMS restream")
+                        [{"port": int(VMS_RTSPS[1]), "protocol": "TCP"}], "detect streams from the VMS restream (RTSPS)")
                   + _rule("events", "iva", [{"namespace": iva_ns, "component": "events-broker"}], mqtt,
                           "Frigate publishes its events to the site's broker")
                   + _rule("events-subscribe", "events-exporter", [{"namespace": iva_ns, "component": "events-broker"}],
@@ -485,7 +485,7 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
 
     def service_client(unit: str) -> dict[str, Any]:
         # client credentials only; the secret comes from the environment of the import job (Secret
-        # sso-service-clients), never from this file; lightweight tokens keep the JWT small (RTSP password)
+        # sso-service-clients), never from this file; lightweight tokens keep the JWT small (it rides in the RTSP request URL as ?jwt=)
         return {"clientId": service_client_id(unit), "name": f"camkit service: VMS/IVA of {unit}",
                 "protocol": "openid-connect", "publicClient": False, "clientAuthenticatorType": "client-secret",
                 "secret": f"$(env:{_secret_env(unit)})", "serviceAccountsEnabled": True,
