@@ -350,7 +350,7 @@ def _access_build(inventory: Path, build: Path | None, as_json: bool) -> tuple[A
     try:
         inv = pipeline.load(inventory)
         if build is None:
-            result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "helm"])
+            result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "cameras", "helm"])
             return inv, {p: a.content for p, (_, a) in result.artifacts.items()}
     except InventoryError as exc:
         fail(exc, as_json)

@@ -5,8 +5,10 @@ SSO realm (the `mediamtx_permissions` of every unit's roles), each IVA's inputs 
 checks, for every camera, that the units whose SSO permissions read a path carrying it at any VMS are
 exactly those the access model names (`camkit access who-can-see`), that what only the police rule grants
 is read under the `<unit>.police-rule/` prefix, that every relay pulls from the VMS that records the camera
-at an address the flow matrix lets the relaying VMS reach, and that an IVA analyses only cameras its unit
-may see, through a path its own VMS serves. The model is used for the expected side only.
+at an address the flow matrix lets the relaying VMS reach, that every VMS pulling a camera may reach its
+address and port (flow matrix) and is admitted by the camera's IP filter (`cameras/profiles.json`), and that an
+IVA analyses only cameras its unit may see, through a path its own VMS serves. The model is used for the
+expected side only.
 
 Limits (said in the README): the values files are read, not `helm template` output, and MediaMTX, Keycloak
 and a Kubernetes API server do not run here; published Service addresses and NetworkPolicies are not yet
@@ -15,6 +17,7 @@ part of the proof.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -55,16 +58,17 @@ class Report:
     paths: int = 0
     relays: int = 0
     violations: list[str] = field(default_factory=list)
-    readers: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # camera -> unit -> paths
+    readers: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # camera -> unit -> "vms:path"
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
 
-def _readers(realm: Mapping[str, Any]) -> tuple[dict[str, list[Reader]], list[Reader]]:
-    """Read permissions of every group: by the literal first path segment they read, and the others."""
-    by_prefix: dict[str, list[Reader]] = {}
+def _readers(realm: Mapping[str, Any]) -> tuple[dict[str, dict[str, str]], list[Reader]]:
+    """Read permissions of every group: by the literal first path segment they read (`~^<segment>/`, which
+    matches every path under it: prefix -> unit -> a role), and the others (matched as MediaMTX does)."""
+    by_prefix: dict[str, dict[str, str]] = {}
     other: list[Reader] = []
 
     def walk(group: Mapping[str, Any], unit: str | None) -> None:
@@ -77,7 +81,7 @@ def _readers(realm: Mapping[str, Any]) -> tuple[dict[str, list[Reader]], list[Re
             r = Reader(unit or "?", group["name"], p.get("path", ""))
             m = _LITERAL.match(r.pattern)
             if m:
-                by_prefix.setdefault(m.group(1).replace("\\.", "."), []).append(r)
+                by_prefix.setdefault(m.group(1).replace("\\.", "."), {}).setdefault(r.unit, r.role)
             else:
                 other.append(r)
         for sub in group.get("subGroups", []):
@@ -95,8 +99,11 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     vms: dict[str, Any] = {}
     iva: dict[str, Any] = {}
     realm: Mapping[str, Any] = {}
+    profiles: dict[str, Any] = {}
     for path, content in files.items():
         parts = path.split("/")
+        if len(parts) == 4 and parts[0] == "sites" and parts[2] == "cameras" and parts[3] == "profiles.json":
+            profiles[parts[1]] = json.loads(content)
         if len(parts) == 4 and parts[0] == "sites" and parts[2] == "helm":
             if parts[3] == "vms.values.yaml":
                 vms[parts[1]] = read_values(content)
@@ -109,11 +116,27 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     by_prefix, other = _readers(realm)
     flows = json.loads(files["firewall/flows.json"]) if "firewall/flows.json" in files else {"flows": []}
     relay_ok: set[tuple[str, str, str]] = set()  # (viewer site, holder site, holder address) allowed on VMS_RTSPS
+    recorders: dict[str, set[str]] = {}  # site -> its recorders' addresses (what a VMS pod's traffic comes from)
+    to_cameras: dict[tuple[str, str], list[Range]] = {}  # (recording site, tcp port) -> camera networks it reaches
     for f in flows["flows"]:
+        if f["source"].endswith(":recorders"):
+            site = f["source"].split(":")[0]
+            recorders.setdefault(site, set()).update(f["source_addresses"])
+            if f["proto"] == "tcp" and f["destination"].split(":", 1)[1].startswith("cameras"):
+                to_cameras.setdefault((site, f["ports"]), []).extend(_range(a) for a in f["destination_addresses"])
         src, dst = f["source"], f["destination"]
         if (f["proto"], f["ports"]) == VMS_RTSPS and src.endswith(":recorders") and dst.endswith(":recorders"):
             for a in f["destination_addresses"]:
                 relay_ok.add((src.split(":")[0], dst.split(":")[0], a))
+
+    # the camera IP filters of the cameras family: what each camera admits
+    admits: dict[str, list[Range]] = {}
+    for prof in profiles.values():
+        common = [_range(a) for a in prof.get("ip_filter", [])]
+        for c in prof.get("cameras", []):
+            extra = c.get("ip_filter_extra")
+            admits[c["id"]] = common + [_range(a) for a in extra] if extra else common
+    sources = {site: sorted((a, _range(a)[0]) for a in addrs) for site, addrs in recorders.items()}
 
     # every path of every VMS that carries a camera: (vms site, path) -> camera
     recorded: dict[str, dict[str, str]] = {}  # vms site -> camera -> path
@@ -125,6 +148,9 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                 cid = cam["path"].rsplit("/", 1)[-1]
                 own[cid] = cam["path"]
                 carried.setdefault(cid, []).append((site, cam["path"]))
+                if "hostPath" in cam:
+                    rep.violations += _pull_reaches(cid, site, cam["hostPath"], sources.get(site, []),
+                                                    to_cameras, admits.get(cid) if profiles else None)
     served: dict[str, set[str]] = {site: set(own.values()) for site, own in recorded.items()}
     for site, v in sorted(vms.items()):
         for shard in v.get("shards", []):
@@ -155,27 +181,27 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
         rep.cameras += 1
         grants = {g.unit: g for g in access.who_can_see(cam) if g.unit in inv.sites
                   and inv.sites[g.unit].kind.value != "private_system"}
-        readers: dict[str, list[str]] = {}
+        readers: dict[str, set[str]] = {}
         for site, path in carried.get(cid, []):
             rep.paths += 1
             first = path.split("/", 1)[0]
-            for r in (*by_prefix.get(first, ()), *other):
-                if r.matches(path):
-                    readers.setdefault(r.unit, []).append(f"{site}:{path}")
-                    police_rule = grants.get(r.unit) is not None and bool(grants[r.unit].condition)
-                    if police_rule and not first.endswith(".police-rule"):
-                        rep.violations.append(f"camera '{cid}': {r.unit} may see it only under the police rule but "
-                                              f"its role '{r.role}' reads it at {site} as '{path}'")
-        readers = {u: sorted(set(p)) for u, p in readers.items()}
+            matched = [(u, role) for u, role in by_prefix.get(first, {}).items()]
+            matched += [(r.unit, r.role) for r in other if r.matches(path)]
+            for unit, role in matched:
+                readers.setdefault(unit, set()).add(f"{site}:{path}")
+                g = grants.get(unit)
+                if g is not None and g.condition and not first.endswith(".police-rule"):
+                    rep.violations.append(f"camera '{cid}': {unit} may see it only under the police rule but "
+                                          f"its role '{role}' reads it at {site} as '{path}'")
         rep.readers[cid] = readers
-        for unit in sorted(set(readers) - set(grants)):
+        for unit in sorted(readers.keys() - grants.keys()):
             rep.violations.append(f"camera '{cid}': unit {unit} can watch it ({', '.join(sorted(readers[unit]))}) "
                                   "but the access model does not let it see the camera")
         if not carried.get(cid):
             if cam.status != "planned":
                 rep.violations.append(f"camera '{cid}' ({cam.status}) is carried by no VMS path: nobody can watch it")
             continue
-        for unit in sorted(set(grants) - set(readers)):
+        for unit in sorted(grants.keys() - readers.keys()):
             rep.violations.append(f"camera '{cid}': unit {unit} may see it ({grants[unit].reason}) but no SSO "
                                   "permission of its roles reads any VMS path carrying it")
     # IVA inputs: a path its own VMS serves, of a camera its unit may see
@@ -195,12 +221,49 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     return rep
 
 
+Range = tuple[int, int]
+
+
+def _range(cidr: str) -> Range:
+    """An IPv4 address or network as (first, last) integers (fast enough for 60,000 cameras)."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def _ip(text: str) -> int | None:
+    try:
+        return int(ipaddress.IPv4Address(text))
+    except ValueError:
+        return None
+
+
+def _pull_reaches(cid: str, site: str, host_path: str, sources: list[tuple[str, int]],
+                  to_cameras: Mapping[tuple[str, str], list[Range]], admitted: list[Range] | None) -> list[str]:
+    """A VMS pulling a camera: the flow matrix lets its recorders reach the camera's address and port, and the
+    camera's IP filter (cameras family) admits every address the VMS may come from."""
+    host, _, rest = host_path.partition(":")
+    port = rest.split("/", 1)[0]
+    ip = _ip(host)
+    if ip is None:
+        return []  # a legacy stream URL by name: resolved at run time, nothing to prove here
+    out = []
+    if not any(a <= ip <= b for a, b in to_cameras.get((site, port), ())):
+        out.append(f"camera '{cid}': {site}'s VMS pulls it from {host}:{port}, but the flow matrix lets {site}'s "
+                   "recorders reach no such address and port")
+    if admitted is not None:
+        refused = sorted(t for t, n in sources if not any(a <= n <= b for a, b in admitted))
+        if refused:
+            out.append(f"camera '{cid}': its IP filter refuses {site}'s VMS ({', '.join(refused)}), which pulls it")
+    return out
+
+
 def files_of(build: Path) -> dict[str, bytes]:
     """The rendered tree of one city folder (build/<city>/), the files the check reads."""
     out: dict[str, bytes] = {}
     for p in sorted(build.rglob("*")):
         rel = p.relative_to(build).as_posix()
-        if p.is_file() and not p.is_symlink() and (rel.startswith("sites/") and "/helm/" in rel
+        if p.is_file() and not p.is_symlink() and (rel.startswith("sites/") and ("/helm/" in rel
+                                                   or rel.endswith("/cameras/profiles.json"))
                                                    or rel == "firewall/flows.json"):
             out[rel] = p.read_bytes()
     return out
@@ -214,7 +277,7 @@ def explain(inv: Inventory, files: Mapping[str, bytes], camera: str, rep: Report
     for g in AccessModel(inv).who_can_see(cam):
         lines.append(f"  may see: {g.unit} ({g.reason}{', ' + g.condition if g.condition else ''})")
     for unit, paths in sorted(rep.readers.get(camera, {}).items()):
-        lines.append(f"  reads: {unit} at {', '.join(paths)}")
+        lines.append(f"  reads: {unit} at {', '.join(sorted(paths))}")
     for path, content in sorted(files.items()):
         if path.endswith("/helm/iva.values.yaml") and f'"name": "{camera}"' in content.decode("utf-8"):
             lines.append(f"  analysed: by the IVA of {path.split('/')[1]}")
