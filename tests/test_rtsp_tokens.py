@@ -8,11 +8,9 @@ comparison, asks for Basic credentials the way a server does when a JWT is sent 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import shutil
 import socket
 import socketserver
-import ssl
 import subprocess
 import threading
 from pathlib import Path
@@ -22,11 +20,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import jwt
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from camkit.cameras.simulator import self_signed_tls
 from test_charts import objects
 from test_service_tokens import SECRET, RTSP_URL_MAX, TokenEndpoint, _refresh, endpoint  # noqa: F401
 
@@ -37,18 +32,8 @@ class RtspRecorder:
     """A TLS RTSP endpoint on loopback: answers OPTIONS, records DESCRIBE (request URL and Authorization), then
     refuses the stream (404), or first challenges for Basic credentials when `challenge` is set."""
 
-    def __init__(self, tmp: Path, challenge: bool = False) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vms-0.camkit-vms")])
-        now = dt.datetime.now(dt.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(hours=1)).sign(key, hashes.SHA256()))
-        (tmp / "vms.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (tmp / "vms.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(tmp / "vms.crt", tmp / "vms.key")
+    def __init__(self, challenge: bool = False) -> None:
+        ctx = self_signed_tls("vms-0.camkit-vms")
         self.describes: list[tuple[str, str]] = []  # (request URL, Authorization header)
         recorder = self
 
@@ -113,8 +98,8 @@ def composed_input(tmp_path: Path, endpoint: tuple[TokenEndpoint, dict[str, Any]
 
 
 @pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[RtspRecorder]:
-    r = RtspRecorder(tmp_path)
+def recorder() -> Iterator[RtspRecorder]:
+    r = RtspRecorder()
     yield r
     r.close()
 
@@ -149,11 +134,11 @@ def test_ffmpeg_sends_the_whole_token_as_the_jwt_query_parameter(
 
 
 def test_the_same_token_as_an_rtsp_password_does_not_arrive_whole(
-        composed_input: tuple[TokenEndpoint, str], tmp_path: Path) -> None:
+        composed_input: tuple[TokenEndpoint, str]) -> None:
     """Why camkit never puts a JWT in the password (MediaMTX issue 5359): ffmpeg cuts the credentials short."""
     ep, url = composed_input
     token = parse_qs(urlsplit(url).query)["jwt"][0]
-    rec = RtspRecorder(tmp_path, challenge=True)
+    rec = RtspRecorder(challenge=True)
     try:
         plain = urlunsplit(("rtsps", f"camkit:{token}@127.0.0.1:{rec.port}", urlsplit(url).path, "", ""))
         _ffmpeg(plain)

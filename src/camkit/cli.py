@@ -739,8 +739,6 @@ def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_
         table.add_column(col)
     for r in rows:
         colour = {"pass": "green", "skipped": "yellow"}.get(r["status"], "red")
-        from rich.markup import escape
-
         table.add_row(escape(r["test"]), f"[{colour}]{r['status']}[/]",
                       escape(r["detail"].splitlines()[0][:160]) if r["detail"] else "")
     out.print(table)
@@ -810,8 +808,6 @@ def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpo
     table = Table(title=f"camkit cameras {mode} {site}")
     for col in ("camera", "status", "changed" if mode == "apply" else "drift", "note"):
         table.add_column(col)
-    from rich.markup import escape
-
     for r in sr.results:
         colour = {"ok": "green", "partial": "yellow", "drift": "yellow"}.get(r.status, "red")
         what = len(r.changed) if mode == "apply" else len(r.drift)

@@ -159,25 +159,7 @@ class Simulator:
 
     def _tls(self) -> ssl.SSLContext:
         if self._ssl is None:
-            from cryptography import x509
-            from cryptography.hazmat.primitives import hashes, serialization
-            from cryptography.hazmat.primitives.asymmetric import ec
-            from cryptography.x509.oid import NameOID
-
-            key = ec.generate_private_key(ec.SECP256R1())
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "onvif-simulator factory certificate")])
-            now = dt.datetime.now(dt.timezone.utc)
-            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                    .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-                    .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
-            with tempfile.TemporaryDirectory() as tmp:
-                cpath, kpath = Path(tmp) / "c.pem", Path(tmp) / "k.pem"
-                cpath.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-                kpath.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
-                ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-                ctx.load_cert_chain(cpath, kpath)
-            self._ssl = ctx
+            self._ssl = self_signed_tls("onvif-simulator factory certificate")
         return self._ssl
 
     async def start(self) -> None:
@@ -615,3 +597,26 @@ async def serve(profiles: list[CameraProfile], factory_password: str, quirks: di
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await sim.stop()
+
+
+def self_signed_tls(common_name: str) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate (a factory camera's, or a test endpoint's)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    with tempfile.TemporaryDirectory() as tmp:
+        cpath, kpath = Path(tmp) / "c.pem", Path(tmp) / "k.pem"
+        cpath.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        kpath.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cpath, kpath)
+    return ctx

@@ -13,10 +13,10 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from camkit.flows import INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTPS, VMS_RTSPS, Flow, FlowMatrix
-from camkit.loader import Inventory
-from camkit.model import NetworkRole, ServerRole, Site, SiteKind
+from camkit.model import ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
 from camkit.sizing import SiteSize, chunks, table
+from camkit.topology import Topology
 
 # Pinned images (the policy check refuses `latest` and untagged images)
 IMAGES = {
