@@ -17,7 +17,7 @@ def _cameras(host):
 
 def test_every_camera_is_hardened(host):
     cams = _cameras(host)
-    assert len(cams) == 5
+    assert len(cams) == 6  # hk-c01..05 and the police camera hk-ca01 on the district's switch
     for cam in cams:
         st = _state(host, cam)
         assert sorted(st["users"]) == ["ck-admin", "ck-operator", "ck-viewer"]
