@@ -15,7 +15,7 @@ from camkit import pipeline, render as render_mod
 from camkit.diagnostics import InventoryError
 from camkit.render import MANIFEST, Artifact, Renderer, registry
 
-from conftest import EXAMPLE, append_row, camera
+from conftest import EXAMPLE, append_row, camera, edit
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -104,9 +104,25 @@ def test_geojson_has_exactly_the_city_schema(tmp_path: Path) -> None:
     assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 41
     feat = next(f for f in doc["features"] if f["id"] == "hk-c01")
     assert list(feat["properties"]) == ["id", "name", "type", "purpose", "status", "site", "tier", "owner",
-                                        "connection", "address", "height_m", "ip", "stream_url"]
+                                        "connection", "address", "height_m", "vms_site", "vms_path"]
     assert feat["geometry"] == {"type": "Point", "coordinates": [105.853, 21.03]}  # lon, lat
-    assert feat["properties"]["ip"] == "10.20.0.11" and feat["properties"]["tier"] == 2
+    assert feat["properties"]["vms_path"] == "hoan-kiem/hk-c01" and feat["properties"]["tier"] == 2
+    # the map opens a camera where it is recorded: the police camera at the ward at the police VMS
+    police_cam = next(f for f in doc["features"] if f["id"] == "ht-ca01")["properties"]
+    assert (police_cam["site"], police_cam["vms_site"], police_cam["vms_path"]) == ("hang-trong", "police",
+                                                                                      "police/ht-ca01")
+    # no camera address, no legacy stream URL (hk-c01 has one, with its address) and no credential
+    text = result.artifacts["registry/cameras.geojson"][1].content.decode()
+    assert "10.20.0.11" not in text and "rtsp://" not in text
+
+
+def test_the_registry_carries_management_addresses_only_when_asked(inventory: Path) -> None:
+    edit(inventory / "city.yml", "timezone: Asia/Ho_Chi_Minh", "timezone: Asia/Ho_Chi_Minh\nregistry: {management_addresses: true}")
+    inv = pipeline.load(inventory)
+    result = pipeline.render(inv, pipeline.plan(inv), ["registry"])
+    feat = next(f for f in json.loads(result.artifacts["registry/cameras.geojson"][1].content)["features"]
+                if f["id"] == "hk-c01")
+    assert feat["properties"]["ip"] == "10.20.0.11"
 
 
 def test_netbox_csv_headers_and_rows() -> None:

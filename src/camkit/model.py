@@ -313,6 +313,13 @@ class StoragePolicy(Strict):
     uplink_alert_percent: int = Field(default=80, ge=1, le=100)
 
 
+class RegistryOptions(Strict):
+    """What the camera registry (the digital map's feed) publishes beyond the master plan's camera schema."""
+
+    management_addresses: bool = Field(default=False, description="add each camera's management address (`ip`); "
+                                       "the map opens cameras at their VMS and needs none")
+
+
 class City(Strict):
     id: Slug
     name: str = Field(min_length=1)
@@ -329,6 +336,7 @@ class City(Strict):
     security: SecurityBaseline = Field(default_factory=SecurityBaseline)
     storage: StoragePolicy = Field(default_factory=StoragePolicy)
     cameras: CameraBaseline = Field(default_factory=CameraBaseline)
+    registry: RegistryOptions = Field(default_factory=RegistryOptions)
 
     @model_validator(mode="after")
     def _password_length(self) -> City:

@@ -9,9 +9,12 @@ from typing import Iterable
 from camkit.model import Camera, CameraStatus, CameraType, Purpose
 from camkit.render import Artifact, RenderContext, Renderer, csv_bytes
 
-# Exactly the city-wide schema of master plan VII.2.2.2 that the digital map reads.
+# The city-wide camera schema of master plan VII.2.2.2 that the digital map reads. Its "stream URL" is where a map
+# client opens the camera: the VMS that records it (`vms_site`) and the path there (`vms_path`, the same path at
+# every VMS a viewer's unit relays it under its own prefix); never a camera address or a credential. The camera's
+# management address (`ip`) only when city.yml asks for it (registry.management_addresses).
 PROPERTIES = ["id", "name", "type", "purpose", "status", "site", "tier", "owner", "connection", "address",
-              "height_m", "ip", "stream_url"]
+              "height_m", "vms_site", "vms_path"]
 
 
 class RegistryRenderer(Renderer):
@@ -20,17 +23,20 @@ class RegistryRenderer(Renderer):
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         inv, plan = ctx.inv, ctx.plan
+        recorded_at = ctx.topology.recorded_at
+        keys = PROPERTIES + (["ip"] if inv.city.registry.management_addresses else [])
 
         def feature(c: Camera) -> str:
+            at = recorded_at.get(c.id)
             props = {
                 "id": c.id, "name": c.name, "type": c.type, "purpose": c.purpose,
                 "status": c.status, "site": c.site, "tier": inv.sites[c.site].tier, "owner": c.unit,
                 "connection": c.connection, "address": c.address, "height_m": c.height_m,
-                "ip": plan.camera_ip(c.id), "stream_url": c.stream_url,
+                "vms_site": at, "vms_path": f"{at}/{c.id}" if at else None, "ip": plan.camera_ip(c.id),
             }
             geometry = {"type": "Point", "coordinates": [round(c.lon, 6), round(c.lat, 6)]}
             return json.dumps({"type": "Feature", "id": c.id, "geometry": geometry,
-                               "properties": {k: props[k] for k in PROPERTIES}}, ensure_ascii=False)
+                               "properties": {k: props[k] for k in keys}}, ensure_ascii=False)
 
         cache: dict[str, str] = {}
 
