@@ -13,7 +13,7 @@ system's at its parent's), and analysed at the nearest site up from there that h
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterator, Mapping
+from typing import Mapping
 
 from camkit.access import AccessModel
 from camkit.loader import Inventory
@@ -239,16 +239,19 @@ class Topology:
                 out[sid] = (at, cams)
         return out
 
-    def pulled_elsewhere(self) -> Iterator[tuple[str, str, list[str]]]:
+    def pulled_elsewhere(self) -> list[tuple[str, str, list[str]]]:
         """(recording site, camera site, cameras) where a VMS pulls cameras that sit at another site (a unit's
         cameras installed on a ward's network, e.g. police cameras): the flows and uplinks that needs."""
+        return self._pulled_elsewhere
+
+    @cached_property
+    def _pulled_elsewhere(self) -> list[tuple[str, str, list[str]]]:
         pairs: dict[tuple[str, str], list[str]] = {}
         for cam in self.inv.cameras:
             at = self.recorded_at.get(cam.id)
             if at is not None and at != cam.site and not self.is_private(cam.site):
                 pairs.setdefault((at, cam.site), []).append(cam.id)
-        for (at, where), cams in sorted(pairs.items()):
-            yield at, where, sorted(cams)
+        return [(at, where, sorted(cams)) for (at, where), cams in sorted(pairs.items())]
 
     def tree_path(self, a: str, b: str) -> list[str]:
         """Sites between a and b along the tier tree, both ends included (separate trees meet at the city core)."""
