@@ -40,6 +40,11 @@ CEPH = ("tcp", "3300,6789,6800-7300")
 POSTGRES = ("tcp", "5432")
 
 
+def is_camera_group(group: str) -> bool:
+    """A site's camera subnet, or some of its cameras by address (those another unit's VMS records)."""
+    return group == NetworkRole.cameras.value or group.startswith("cameras-of-")
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A named address group: a subnet of a site, or some of its hosts."""
@@ -54,8 +59,7 @@ class Endpoint:
 
     @property
     def is_cameras(self) -> bool:
-        """A site's camera subnet, or some of its cameras by address (those another unit's VMS records)."""
-        return self.group == NetworkRole.cameras.value or self.group.startswith("cameras-of-")
+        return is_camera_group(self.group)
 
     @property
     def set_name(self) -> str:
@@ -240,17 +244,12 @@ class FlowMatrix:
             add(rec, owned, ICMP_ECHO, f"monitoring probes the owner's cameras at {where}",
                 "VII.2.2.2 camera connection monitoring")
         # parent tiers and granted units pull streams from the VMS of the site that records the camera
-        for viewer, holders in sorted(self.relay_pairs.items()):
+        for viewer, holders in sorted(topo.relay_pairs.items()):
             vrec = self.recorders(viewer)
             for holder, reason in sorted(holders.items()):
                 add(vrec, self.recorders(holder), VMS_RTSPS, f"on-demand relay: {reason}",
                     "VII.2.2.4.2 distributed data, central access")
         return out
-
-    @property
-    def relay_pairs(self) -> dict[str, dict[str, str]]:
-        """viewer site -> {site recording a camera the viewer may see: why} (the topology's)."""
-        return self.topology.relay_pairs
 
     # --- where each flow is enforced --------------------------------------------------------------
 

@@ -253,24 +253,24 @@ class Topology:
                 pairs.setdefault((at, cam.site), []).append(cam.id)
         return [(at, where, sorted(cams)) for (at, where), cams in sorted(pairs.items())]
 
+    def _meet(self, a: str, b: str) -> tuple[list[str], list[str], str | None]:
+        up_a = [a, *self.inv.ancestors(a)]
+        up_b = [b, *self.inv.ancestors(b)]
+        return up_a, up_b, next((s for s in up_a if s in up_b), None)
+
     def tree_path(self, a: str, b: str) -> list[str]:
         """Sites between a and b along the tier tree, both ends included (separate trees meet at the city core)."""
         if a == b:
             return [a]
-        up_a = [a, *self.inv.ancestors(a)]
-        up_b = [b, *self.inv.ancestors(b)]
-        common = next((s for s in up_a if s in up_b), None)
+        up_a, up_b, common = self._meet(a, b)
         if common is None:
             return up_a + list(reversed(up_b))
         return up_a[: up_a.index(common) + 1] + list(reversed(up_b[: up_b.index(common)]))
 
     def links_between(self, a: str, b: str) -> list[str]:
         """The sites whose uplink a stream from a to b crosses (every hop of the path but the common ancestor)."""
-        path = self.tree_path(a, b)
-        up_a = [a, *self.inv.ancestors(a)]
-        up_b = [b, *self.inv.ancestors(b)]
-        common = next((s for s in up_a if s in up_b), None)
-        return [s for s in path if s != common]
+        common = self._meet(a, b)[2]
+        return [s for s in self.tree_path(a, b) if s != common]
 
 
 def _short(reason: str) -> str:

@@ -22,10 +22,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from camkit.access import AccessModel
-from camkit.flows import VMS_RTSPS
+from camkit.flows import VMS_RTSPS, is_camera_group
 from camkit.loader import Inventory
 
 _LITERAL = re.compile(r"^~\^((?:[A-Za-z0-9_-]|\\\.)+)/$")
@@ -119,15 +119,15 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     recorders: dict[str, set[str]] = {}  # site -> its recorders' addresses (what a VMS pod's traffic comes from)
     to_cameras: dict[tuple[str, str], list[Range]] = {}  # (recording site, tcp port) -> camera networks it reaches
     for f in flows["flows"]:
-        if f["source"].endswith(":recorders"):
-            site = f["source"].split(":")[0]
-            recorders.setdefault(site, set()).update(f["source_addresses"])
-            if f["proto"] == "tcp" and f["destination"].split(":", 1)[1].startswith("cameras"):
-                to_cameras.setdefault((site, f["ports"]), []).extend(_range(a) for a in f["destination_addresses"])
-        src, dst = f["source"], f["destination"]
-        if (f["proto"], f["ports"]) == VMS_RTSPS and src.endswith(":recorders") and dst.endswith(":recorders"):
-            for a in f["destination_addresses"]:
-                relay_ok.add((src.split(":")[0], dst.split(":")[0], a))
+        site, src_group = f["source"].split(":", 1)
+        if src_group != "recorders":
+            continue
+        holder, dst_group = f["destination"].split(":", 1)
+        recorders.setdefault(site, set()).update(f["source_addresses"])
+        if f["proto"] == "tcp" and is_camera_group(dst_group):
+            to_cameras.setdefault((site, f["ports"]), []).extend(_range(a) for a in f["destination_addresses"])
+        if (f["proto"], f["ports"]) == VMS_RTSPS and dst_group == "recorders":
+            relay_ok.update((site, holder, a) for a in f["destination_addresses"])
 
     # the camera IP filters of the cameras family: what each camera admits
     admits: dict[str, list[Range]] = {}
@@ -283,6 +283,3 @@ def explain(inv: Inventory, files: Mapping[str, bytes], camera: str, rep: Report
             lines.append(f"  analysed: by the IVA of {path.split('/')[1]}")
     return lines
 
-
-def violations_about(rep: Report, words: Iterable[str]) -> list[str]:
-    return [v for v in rep.violations if all(w in v for w in words)]
