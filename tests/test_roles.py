@@ -81,6 +81,8 @@ def test_molecule(role: Path, tmp_path: Path) -> None:
     password = tmp_path / "vault-password"  # for the scenario's throwaway secrets store
     password.write_text(secrets.token_urlsafe(24) + "\n")
     password.chmod(0o600)
+    work = tmp_path / "work"
+    work.mkdir()
     subprocess.run([sys.executable, str(ROOT / "scripts" / "ansible_collections.py")], check=True, capture_output=True)
     ensure_image()
     env = podman_env() | {
@@ -88,6 +90,10 @@ def test_molecule(role: Path, tmp_path: Path) -> None:
         "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"),
         "CAMKIT_HOST_IMAGE": IMAGE,
         "CAMKIT_MOLECULE_VAULT_PASSWORD_FILE": str(password),
+        # The scenario's scratch folder (secrets store, rendered build). Molecule's own ephemeral folder lives in
+        # ~/.ansible/tmp and outlives the run, so a store made with an earlier run's vault password would be
+        # found again (`creates:`) and fail to decrypt.
+        "CAMKIT_MOLECULE_WORK": str(work),
         "NO_COLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
     }
