@@ -56,6 +56,8 @@ TOKENS = obj(["image", "url", "clientId", "clientSecret", "refreshAtMinute", "ti
              refreshAtMinute={"type": "integer", "minimum": 0, "maximum": 1439}, timezone=S, caSecret=S)
 CREDS = {"type": "object", "additionalProperties": obj(["user", "password"], user=S, password=S)}
 
+IPV4_OR_EMPTY = r"^$|^([0-9]{1,3}\.){3}[0-9]{1,3}$"
+
 SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
     "vms": ({
         "tls": obj(["secretName"], secretName=S),
@@ -66,6 +68,7 @@ SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
                           deleteAfter={"type": "string", "pattern": "^[0-9]+[smh]$"}),
         "shards": arr(obj(["name", "cameras", "relays", "volumeSize"],
                           name={"type": "string", "pattern": "^[0-9]+$"}, volumeSize=Q,
+                          address={"type": "string", "pattern": IPV4_OR_EMPTY},
                           cameras=arr(obj(["path"], path=S, scheme={"enum": ["rtsp", "rtsps"]}, hostPath=S,
                                           credentials=S, publisher={"type": "boolean"})),
                           relays=arr(obj(["prefix", "site", "address", "cameras"], prefix=S, site=S, address=S,
@@ -74,7 +77,10 @@ SPECS: dict[str, tuple[dict[str, object], list[str]]] = {
                         "at deploy time from the vault (never in a file)"},
         "relayFingerprints": {"type": "object", "additionalProperties": S,
                               "description": "site id -> SHA256 fingerprint of that site's VMS certificate"},
-    }, ["tls", "auth", "recordings", "shards", "resources"]),
+        "publish": obj(["pool", "addresses", "ingress"], pool={"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"},
+                       addresses=arr({"type": "string", "pattern": r"^([0-9]{1,3}\.){3}[0-9]{1,3}/32$"}),
+                       ingress={"type": "string", "pattern": IPV4_OR_EMPTY}),
+    }, ["tls", "auth", "recordings", "shards", "resources", "publish"]),
     "iva": ({
         "detector": obj(["type", "gpu", "model"], type={"enum": ["onnx", "openvino"]}, gpu={"type": "boolean"},
                         model=S),
@@ -165,7 +171,9 @@ DOCS: dict[str, dict[str, str]] = {
             "recordings": "storage class, segment length, deletion age (the tier's retention)",
             "shards": "MediaMTX instances: their cameras (`<unit>/<camera>` paths), relays and volume size",
             "credentials": "camera id -> {user, password}: given at deploy time from the vault, never in a file",
-            "relayFingerprints": "site id -> SHA256 fingerprint of that site's VMS certificate (deploy time)"},
+            "relayFingerprints": "site id -> SHA256 fingerprint of that site's VMS certificate (deploy time)",
+            "publish": "the site's published service addresses (IP plan): MetalLB pool and L2 announcement, the "
+                       "ingress controller's address; each shard's own address is `shards[].address`"},
     "iva": {"detector": "Frigate detector: onnx on a GPU, openvino on the CPU", "detect": "detect resolution",
             "tokens": TOKENS_DOC,
             "eventRetentionDays": "days Frigate keeps event snapshots",

@@ -74,6 +74,24 @@ def test_a_relay_to_an_unpublished_address_is_named(example) -> None:  # type: i
         rep.violations
 
 
+def test_a_relay_to_the_holders_node_address_is_named(example) -> None:  # type: ignore[no-untyped-def]
+    """Where relays used to point: a node of the ward's cluster. Nothing published listens there."""
+    inv, files = example
+    plan = pipeline.plan(inv)
+    node = next(a.ip for a in plan.for_host("hang-trong-edge1") if a.kind == "server")
+    published = plan.services("hang-trong")
+    assert published and node not in published.values()
+
+    def retarget(doc: Any) -> None:
+        relay = next(r for s in doc["shards"] for r in s["relays"] if r["site"] == "hang-trong")
+        assert relay["address"] in published.values()
+        relay["address"] = node
+
+    rep = check(inv, mutate(files, "sites/hoan-kiem/helm/vms.values.yaml", retarget))
+    assert f"hoan-kiem: relay 'hoan-kiem/hang-trong/...' targets {node}:8322, where no shard of hang-trong's VMS " \
+        "is published" in rep.violations, rep.violations
+
+
 def test_an_iva_reading_a_camera_its_unit_may_not_see_is_named(example) -> None:  # type: ignore[no-untyped-def]
     inv, files = example
 

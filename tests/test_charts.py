@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from netaddr import IPAddress
 
 from camkit import pipeline
 from camkit.k8s import check as k8s
 from camkit.k8s.helm import HELM_VERSION, ensure_helm
+from camkit.model import NetworkRole
 from camkit.sizing import size_city
 
 from conftest import EXAMPLE, HANOI, ROOT
@@ -75,9 +77,58 @@ def test_every_site_of_the_example_passes_every_check() -> None:
         assert report.ok, (sid, chart, report.errors)
         assert report.objects and report.schema_checked
         if chart in ("vms", "iva"):
-            # everything strictly validated but the Prometheus Operator's objects (PodMonitor, PrometheusRule)
+            # everything strictly validated but the Prometheus Operator's objects (PodMonitor, PrometheusRule),
+            # MetalLB's and RKE2's (checked against their documentation in test_published_services_*)
             assert report.schema_checked + len(report.crds) == report.objects
-            assert {c.rsplit("/", 1)[-1] for c in report.crds} <= {"PodMonitor", "PrometheusRule"}
+            assert {c.rsplit("/", 1)[-1] for c in report.crds} <= {"PodMonitor", "PrometheusRule", "IPAddressPool",
+                                                                   "L2Advertisement", "HelmChartConfig"}
+
+
+def test_published_services_listen_at_the_planned_addresses() -> None:
+    """What relays, operators and the SSO's clients target exists: a LoadBalancer Service per VMS shard asking
+    MetalLB for the shard's planned address (traffic policy Local: client addresses kept for the NetworkPolicy),
+    a MetalLB pool holding exactly the site's planned service addresses (metallb.io/v1beta1 IPAddressPool,
+    autoAssign off) announced on layer 2, and RKE2's ingress controller on the planned ingress address."""
+    import yaml
+
+    inv, values = rendered(EXAMPLE)
+    plan = pipeline.plan(inv)
+    checked = 0
+    for (sid, chart), v in sorted(values.items()):
+        if chart != "vms":
+            continue
+        services = plan.services(sid)
+        servers = plan.subnets[(sid, NetworkRole.servers)].cidr
+        assert services and all(IPAddress(ip) in servers for ip in services.values()), sid  # ARP-reachable
+        docs = objects("vms", {**v, **k8s.deploy_placeholders(v)})
+        kinds = {d["kind"]: d for d in docs}
+        pool = kinds["IPAddressPool"]
+        assert pool["apiVersion"] == "metallb.io/v1beta1" and pool["metadata"]["namespace"] == "metallb-system"
+        assert sorted(pool["spec"]["addresses"]) == sorted(f"{ip}/32" for ip in services.values())
+        assert pool["spec"]["autoAssign"] is False
+        adv = kinds["L2Advertisement"]
+        assert adv["spec"]["ipAddressPools"] == [pool["metadata"]["name"]]
+        lbs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service" and d["spec"].get("type") == "LoadBalancer"}
+        for shard in v["shards"]:
+            svc = lbs[f"vms-{shard['name']}-published"]
+            assert svc["metadata"]["annotations"]["metallb.io/loadBalancerIPs"] == services[f"vms-{shard['name']}"]
+            assert svc["metadata"]["annotations"]["metallb.io/address-pool"] == pool["metadata"]["name"]
+            assert svc["spec"]["externalTrafficPolicy"] == "Local"
+            assert {p["port"] for p in svc["spec"]["ports"]} == {8322, 9996}
+            sts = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == f"vms-{shard['name']}")
+            assert svc["spec"]["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+        assert len(lbs) == len(v["shards"])
+        hcc = [d for d in docs if d["kind"] == "HelmChartConfig"]
+        if "ingress" in services:
+            assert [(d["metadata"]["name"], d["metadata"]["namespace"]) for d in hcc] == [("rke2-ingress-nginx",
+                                                                                           "kube-system")]
+            ctrl = yaml.safe_load(hcc[0]["spec"]["valuesContent"])["controller"]
+            assert ctrl["hostPort"]["enabled"] is False and ctrl["service"]["type"] == "LoadBalancer"
+            assert ctrl["service"]["annotations"]["metallb.io/loadBalancerIPs"] == services["ingress"]
+        else:
+            assert not hcc
+        checked += 1
+    assert checked == 7
 
 
 def test_vms_values_follow_the_sizing_and_the_flow_matrix() -> None:

@@ -47,9 +47,13 @@ def test_nobody_but_recorders_and_management_reaches_cameras(example) -> None:  
 
 
 def test_operators_never_reach_cameras_directly(example) -> None:  # type: ignore[no-untyped-def]
-    _, _, m = example
+    _, plan, m = example
     assert not [f for f in m.flows if f.src.group == "operators" and f.dst.group == "cameras"]
-    assert {f.dst.group for f in m.flows if f.src.group == "operators"} == {"recorders"}
+    # they reach their own site's published service addresses only (never a node, never another site)
+    ops = [f for f in m.flows if f.src.group == "operators"]
+    assert {f.dst.group for f in ops} == {"vms", "ingress"}
+    assert all(f.src.site == f.dst.site for f in ops)
+    assert all(set(f.dst.addresses) <= set(plan.services(f.dst.site).values()) for f in ops)
 
 
 def test_switches_reach_their_radius_server(example) -> None:  # type: ignore[no-untyped-def]
@@ -73,7 +77,7 @@ def test_relays_follow_the_access_model(example) -> None:  # type: ignore[no-unt
 def test_private_system_reaches_only_its_parent_recorder(example) -> None:  # type: ignore[no-untyped-def]
     _, _, m = example
     out = [f for f in m.flows if f.src.site == "toa-nha-hang-bac" and f.dst.site != "toa-nha-hang-bac"]
-    assert [(f.dst.name, f.ports) for f in out] == [("hang-bac:recorders", "8322")]
+    assert [(f.dst.name, f.ports) for f in out] == [("hang-bac:vms", "8322")]  # its parent VMS's published address
     into = [f for f in m.flows if f.dst.site == "toa-nha-hang-bac" and f.src.site != "toa-nha-hang-bac"]
     assert into == []
 

@@ -20,7 +20,8 @@ from camkit.topology import Topology
 RTSP = ("tcp", "554")  # camera RTSP
 RTSPS_CAMERA = ("tcp", "322")  # camera RTSP over TLS (ONVIF Streaming spec default)
 ONVIF_HTTPS = ("tcp", "443")  # camera ONVIF / web over HTTPS only (hardened profile)
-VMS_RTSPS = ("tcp", "8322")  # MediaMTX RTSPS: relay between tiers and playback for operators
+VMS_RTSPS = ("tcp", "8322")  # MediaMTX RTSPS: live view and relays between tiers
+VMS_PLAYBACK = ("tcp", "9996")  # MediaMTX playback server over HTTPS: recorded video for operators
 INGRESS_HTTPS = ("tcp", "443")  # Kubernetes ingress: VMS, IVA UI and APIs
 NTP = ("udp", "123")
 SYSLOG = ("udp", "514")
@@ -37,6 +38,8 @@ ICMP_ECHO = ("icmp", "echo-request")
 RKE2_TCP = ("tcp", "6443,9345,10250,2379-2381")
 RKE2_UDP = ("udp", "8472")
 CEPH = ("tcp", "3300,6789,6800-7300")
+METALLB_TCP = ("tcp", "7946")  # MetalLB speaker memberlist (metallb.universe.tf, "Requirements")
+METALLB_UDP = ("udp", "7946")
 POSTGRES = ("tcp", "5432")
 
 
@@ -120,6 +123,13 @@ class FlowMatrix:
         """The site's Kubernetes workers: VMS (MediaMTX), IVA and monitoring pods run there (SNAT to node)."""
         return self.hosts(sid, "recorders", {ServerRole.k8s_worker})
 
+    def published(self, sid: str, group: str) -> Endpoint | None:
+        """A site's published service addresses (the IP plan's, announced by MetalLB): `ingress` (HTTPS) or `vms`
+        (every VMS shard's RTSPS address). Traffic to them is DNAT'd to pods on the node that announces them."""
+        names = self.plan.services(sid)
+        addrs = tuple(ip for name, ip in names.items() if name == group or name.startswith(f"{group}-"))
+        return Endpoint(sid, group, addrs) if addrs else None
+
     def switches(self, sid: str) -> Endpoint | None:
         site = self.inv.sites[sid]
         addrs = [a.ip for sw in site.switches
@@ -192,8 +202,12 @@ class FlowMatrix:
                 add(self.switches(sid), self.hosts(rs, "radius", {ServerRole.radius}), RADIUS,
                     "switches authenticate camera ports (802.1X/MAB)", "VII.2.2.6 IEEE 802.1X/RADIUS")
             # operators use their own VMS and analytics only
-            add(ops, rec, INGRESS_HTTPS, "operators use the VMS and IVA web UI and APIs", "VII.2.2.3 VMS/IVA")
-            add(ops, rec, VMS_RTSPS, "operators play live and recorded video", "VII.2.2.3.1 live view, playback")
+            add(ops, self.published(sid, "ingress"), INGRESS_HTTPS, "operators use the VMS and IVA web UI and APIs",
+                "VII.2.2.3 VMS/IVA")
+            add(ops, self.published(sid, "vms"), VMS_RTSPS, "operators watch live video (RTSPS)",
+                "VII.2.2.3.1 live view")
+            add(ops, self.published(sid, "vms"), VMS_PLAYBACK, "operators play back recorded video (HTTPS)",
+                "VII.2.2.3.1 playback")
             # servers: infrastructure services, management
             add(servers, ntp, NTP, "servers keep time", "CIS time sync")
             add(servers, dns, DNS_UDP, "servers resolve names", "infrastructure")
@@ -212,13 +226,17 @@ class FlowMatrix:
                     "the SSO (Keycloak) keeps its realm in PostgreSQL on the infrastructure servers",
                     "VII.2.2.4.2 central identity", l2_local=True)
             if topo.sso_site is not None and topo.sso_site != sid:
-                add(rec, self.recorders(topo.sso_site), INGRESS_HTTPS,
+                add(rec, self.published(topo.sso_site, "ingress"), INGRESS_HTTPS,
                     "VMS checks operators' tokens against the city SSO's signing keys (JWKS)",
                     "VII.2.2.4.2 central identity")
             # cluster internals (same subnet: host firewalls only)
             k8s = self.hosts(sid, "k8s-nodes", {ServerRole.k8s_control, ServerRole.k8s_worker})
             add(k8s, k8s, RKE2_TCP, "RKE2 control plane, etcd and kubelet", "component: RKE2", l2_local=True)
             add(k8s, k8s, RKE2_UDP, "canal VXLAN between nodes", "component: RKE2", l2_local=True)
+            add(k8s, k8s, METALLB_TCP, "MetalLB speakers elect the node that announces each service address",
+                "component: MetalLB (memberlist)", l2_local=True)
+            add(k8s, k8s, METALLB_UDP, "MetalLB speakers elect the node that announces each service address",
+                "component: MetalLB (memberlist)", l2_local=True)
             st = self.hosts(sid, "storage-nodes", {ServerRole.storage}, NetworkRole.storage)
             add(st, st, CEPH, "Ceph replication between storage nodes", "VII.2.2.4 storage redundancy",
                 l2_local=True)
@@ -230,7 +248,7 @@ class FlowMatrix:
                         "tier-2 recordings and management data back up to the city", "VII.2.2.4 backup to the city")
             # private systems reach only their parent's recorder, through their tunnel
             if sid in topo.publishers:
-                add(servers, self.recorders(topo.publishers[sid][0]), VMS_RTSPS,
+                add(servers, self.published(topo.publishers[sid][0], "vms"), VMS_RTSPS,
                     "private system publishes its shared cameras to its ward/district recorder (tunnel)",
                     "VII.2.2.5 private cameras only after encryption")
         private_only = False
@@ -247,7 +265,7 @@ class FlowMatrix:
         for viewer, holders in sorted(topo.relay_pairs.items()):
             vrec = self.recorders(viewer)
             for holder, reason in sorted(holders.items()):
-                add(vrec, self.recorders(holder), VMS_RTSPS, f"on-demand relay: {reason}",
+                add(vrec, self.published(holder, "vms"), VMS_RTSPS, f"on-demand relay: {reason}",
                     "VII.2.2.4.2 distributed data, central access")
         return out
 

@@ -159,6 +159,7 @@ class Plan:
     transit: dict[str, IPNetwork] = field(default_factory=dict)  # site -> /31 to its parent
     assignments: dict[tuple[NetworkRole, str], Assignment] = field(default_factory=dict)
     lock: LockFile = field(default_factory=LockFile)
+    _services: dict[str, dict[str, str]] | None = field(default=None, repr=False, compare=False)
 
     def site_subnets(self, site_id: str) -> list[Subnet]:
         return [self.subnets[(site_id, r)] for r in NetworkRole if (site_id, r) in self.subnets]
@@ -171,6 +172,21 @@ class Plan:
     def camera_ip(self, camera_id: str) -> str | None:
         a = self.assignments.get((NetworkRole.cameras, camera_id))
         return a.ip if a else None
+
+    def service_ip(self, site_id: str, name: str) -> str | None:
+        """The planned address of a site's published service (`ingress`, `vms-<i>`), if it publishes it."""
+        a = self.assignments.get((NetworkRole.servers, service_key(site_id, name)))
+        return a.ip if a else None
+
+    def services(self, site_id: str) -> dict[str, str]:
+        """name -> planned address of every service the site publishes (ingress first, then VMS shards)."""
+        if self._services is None:
+            self._services = {}
+            for (role, key), a in self.assignments.items():
+                if role is NetworkRole.servers and a.kind == "service":
+                    site, _, name = key.partition("/")
+                    self._services.setdefault(site, {})[name] = a.ip
+        return dict(self._services.get(site_id, {}))
 
     def for_host(self, key: str) -> list[Assignment]:
         return [self.assignments[(r, key)] for r in NetworkRole if (r, key) in self.assignments]
@@ -186,9 +202,10 @@ class Plan:
 # --- planning -----------------------------------------------------------------------------------
 
 
-def prefix_for(hosts: int, headroom_percent: int, reserved_head: int, min_prefix: int) -> int:
-    """Smallest subnet (largest prefix length, at most min_prefix) holding hosts plus headroom."""
-    need = math.ceil(hosts * (100 + headroom_percent) / 100) + reserved_head + 2
+def prefix_for(hosts: int, headroom_percent: int, reserved_head: int, min_prefix: int, exact: int = 0) -> int:
+    """Smallest subnet (largest prefix length, at most min_prefix) holding hosts plus headroom, plus `exact`
+    addresses that get no headroom (published service addresses: the sizing already counts them)."""
+    need = math.ceil(hosts * (100 + headroom_percent) / 100) + exact + reserved_head + 2
     bits = max(2, math.ceil(math.log2(need)))
     return min(32 - bits, min_prefix)
 
@@ -199,11 +216,11 @@ def block_prefix(sizes: Iterable[int], growth_percent: int) -> int:
     return 32 - max(0, math.ceil(math.log2(max(total, 1))))
 
 
-def host_needs(site: Site, cameras: int) -> dict[NetworkRole, int]:
+def host_needs(site: Site, cameras: int, services: int = 0) -> dict[NetworkRole, int]:
     return {
         NetworkRole.cameras: cameras,
         NetworkRole.management: len(site.servers) + len(site.switches),
-        NetworkRole.servers: len(site.servers),
+        NetworkRole.servers: len(site.servers) + services,
         NetworkRole.storage: sum(1 for s in site.servers if STORAGE_NET_ROLES.intersection(s.roles)),
         NetworkRole.operators: site.operators,
     }
@@ -238,8 +255,18 @@ def _free_summary(free: IPSet, limit: int = 4) -> str:
     return "largest free: " + ", ".join(str(c) for c in cidrs)
 
 
-def plan(inv: Inventory, positions: dict[str, Position] | None = None) -> Plan:
-    """Compute the whole IP plan; raise InventoryError with every problem found."""
+def service_key(site_id: str, name: str) -> str:
+    """The plan's (and the lock's) key of a published service address: no hostname contains '/'."""
+    return f"{site_id}/{name}"
+
+
+def plan(inv: Inventory, positions: dict[str, Position] | None = None,
+         published: dict[str, tuple[str, ...]] | None = None) -> Plan:
+    """Compute the whole IP plan; raise InventoryError with every problem found.
+
+    `published`: site -> names of the services it publishes (sizing.published_services); each gets an address
+    in the site's servers subnet, where the nodes are (MetalLB answers ARP for it there), locked like a host."""
+    published = published or {}
     positions = positions or getattr(inv, "positions", {})
     city = inv.city
     out = Collector()
@@ -306,7 +333,7 @@ def plan(inv: Inventory, positions: dict[str, Position] | None = None) -> Plan:
     head = city.addressing.reserved_head
 
     # required prefix per (site, role) for the roles not pinned
-    need_hosts = {sid: host_needs(s, len(cams[sid])) for sid, s in inv.sites.items()}
+    need_hosts = {sid: host_needs(s, len(cams[sid]), len(published.get(sid, ()))) for sid, s in inv.sites.items()}
     need_prefix: dict[str, dict[NetworkRole, int]] = {}
     for sid, needs in need_hosts.items():
         need_prefix[sid] = {}
@@ -314,7 +341,8 @@ def plan(inv: Inventory, positions: dict[str, Position] | None = None) -> Plan:
             if n == 0 or (sid, role) in pinned:
                 continue
             spec = specs[role]
-            need_prefix[sid][role] = prefix_for(n, spec.headroom_percent, head, spec.min_prefix)
+            exact = len(published.get(sid, ())) if role is NetworkRole.servers else 0
+            need_prefix[sid][role] = prefix_for(n - exact, spec.headroom_percent, head, spec.min_prefix, exact)
 
     # block sizes: own subnets; tier-2 blocks also hold their tier-3 descendants
     tier3_of: dict[str, list[str]] = {sid: [] for sid in inv.sites}
@@ -452,7 +480,7 @@ def plan(inv: Inventory, positions: dict[str, Position] | None = None) -> Plan:
     out.raise_if_any()
 
     # 5. host addresses
-    _assign_hosts(inv, result, lock, out, positions)
+    _assign_hosts(inv, result, lock, out, positions, published)
     out.raise_if_any()
 
     # the new lock records exactly what the plan holds
@@ -515,7 +543,7 @@ def _place_subnets(sid: str, block: IPNetwork, free: IPSet, needs: dict[NetworkR
 
 
 def _assign_hosts(inv: Inventory, result: Plan, lock: LockFile, out: Collector,
-                  positions: dict[str, Position]) -> None:
+                  positions: dict[str, Position], published: dict[str, tuple[str, ...]]) -> None:
     head = inv.city.addressing.reserved_head
     for sid, site in inv.sites.items():
         members: dict[NetworkRole, list[tuple[str, str]]] = {r: [] for r in NetworkRole}
@@ -528,6 +556,7 @@ def _assign_hosts(inv: Inventory, result: Plan, lock: LockFile, out: Collector,
                 members[NetworkRole.storage].append((host, "server"))
         for sw in site.switches:
             members[NetworkRole.management].append((site.hostname(sw.id), "switch"))
+        members[NetworkRole.servers] += [(service_key(sid, name), "service") for name in published.get(sid, ())]
         gateway_host = next((site.hostname(s.name) for s in site.servers if ServerRole.gateway in s.roles), None)
         ls = lock.sites.get(sid)
         for role, hosts in members.items():

@@ -34,9 +34,11 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
 def plan(inv: Inventory) -> Plan:
     """The IP plan, then the checks that need addresses (tunnel ends)."""
     from camkit import wireguard
+    from camkit.sizing import published_services
+    from camkit.topology import Topology
 
     with batch_gc():
-        result = ipplan.plan(inv, inv.positions)
+        result = ipplan.plan(inv, inv.positions, published_services(inv, Topology.of(inv)))
     wireguard.check(inv, result)
     return result
 

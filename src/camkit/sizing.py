@@ -139,7 +139,7 @@ def _compute(inv: Inventory, sid: str, recorded: list[Camera], analysed: list[Ca
         needed = math.ceil(max(decode, infer) - 1e-9)
         per_gpu = math.floor(len(analysed) / max(decode, infer)) if max(decode, infer) else 0
     rec, fr = t["recorder"], t["frigate"]
-    vms = max(1, math.ceil(max(len(recorded) / rec["max_streams_per_instance"], mbps / rec["max_mbps_per_instance"])))
+    vms = vms_shards(len(recorded), mbps)
     per_vms = math.ceil(len(recorded) / vms)
     per_vms_mbps = mbps / vms
     per_iva = math.ceil(len(analysed) / needed) if needed else 0
@@ -152,6 +152,28 @@ def _compute(inv: Inventory, sid: str, recorded: list[Camera], analysed: list[Ca
         iva_cpu_m=fr["cpu_millicores_base"] + fr["cpu_millicores_per_camera"] * per_iva if needed else 0,
         iva_mem_mi=fr["memory_mib_base"] + fr["memory_mib_per_camera"] * per_iva if needed else 0,
         worker_cores=sum(s.cpu_cores for s in workers), worker_memory_gb=sum(s.memory_gb for s in workers))
+
+
+def vms_shards(streams: int, mbps: float) -> int:
+    """MediaMTX instances a site needs for this many recorded streams of this bit rate (at least one)."""
+    rec = table()["recorder"]
+    return max(1, math.ceil(max(streams / rec["max_streams_per_instance"], mbps / rec["max_mbps_per_instance"])))
+
+
+def published_services(inv: Inventory, topo: Topology) -> dict[str, tuple[str, ...]]:
+    """site -> the names of its published services, each of which gets a planned address (the IP plan holds
+    them; MetalLB announces them): one `vms-<i>` per VMS shard (RTSPS live view and relays, playback over
+    HTTPS) and, where a web UI runs behind the ingress controller (the IVA's, the city SSO), `ingress`.
+    Sites without Kubernetes workers publish nothing."""
+    cams = inv.camera_index
+    out: dict[str, tuple[str, ...]] = {}
+    for sid, ids in topo.recorded.items():
+        if not any(ServerRole.k8s_worker in s.roles for s in inv.sites[sid].servers):
+            continue
+        n = vms_shards(len(ids), sum(camera_mbps(cams[c]) for c in ids))
+        web = topo.runs_iva(sid) or sid == topo.sso_site
+        out[sid] = (*(("ingress",) if web else ()), *(f"vms-{i}" for i in range(n)))
+    return out
 
 
 def size_compute(inv: Inventory, topo: Topology, sites: dict[str, SiteSize]) -> None:

@@ -74,6 +74,14 @@ class Topology:
         self.inv = inv
         self.access = access if access is not None else AccessModel(inv)
 
+    @classmethod
+    def of(cls, inv: Inventory) -> Topology:
+        """The inventory's one topology (the plan sizes published services with it, the render reads it)."""
+        got = inv.__dict__.get("_topology")
+        if got is None:
+            got = inv.__dict__["_topology"] = cls(inv)
+        return got
+
     # --- sites ------------------------------------------------------------------------------------
 
     @cached_property

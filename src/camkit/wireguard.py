@@ -2,7 +2,7 @@
 
 A private system's tunnel ends on the gateway of its nearest ancestor that has one (its ward, else
 its district). Tunnel addresses are the private site's transit /31 (hub = parent end). The spoke may
-send only to its parent's recorders and the hub's tunnel address (the flow matrix allows nothing
+send only to the published VMS addresses it publishes to and the hub's tunnel address (the flow matrix allows nothing
 else); the hub accepts from the spoke only the private site's own addresses.
 """
 
@@ -18,6 +18,7 @@ from camkit.ipplan import Plan
 from camkit.loader import Inventory
 from camkit.model import NetworkRole, ServerRole, SiteKind
 from camkit.secrets import Store
+from camkit.topology import Topology
 
 PORT = 51820
 
@@ -53,9 +54,9 @@ def tunnels(inv: Inventory, plan: Plan) -> list[Tunnel]:
         ends = plan.transit_ends(sid)
         if hub is None or ends is None:
             continue
-        parent = inv.sites[site.parent]
-        recorders = [a.ip for v in parent.servers if ServerRole.k8s_worker in v.roles
-                     if (a := plan.assignments.get((NetworkRole.servers, parent.hostname(v.name))))]
+        # what the spoke may send to: the published RTSPS addresses of the VMS it publishes to (the topology's)
+        target = Topology.of(inv).publishers.get(sid, (site.parent, ()))[0]
+        recorders = [ip for name, ip in plan.services(target).items() if name.startswith("vms-")]
         own = [str(s.cidr) for s in plan.site_subnets(sid)]
         out.append(Tunnel(
             site=sid, spoke=site.hostname(site.servers[0].name), hub_site=hub[0], hub=hub[1],

@@ -49,7 +49,8 @@ class RenderContext:
     @cached_property
     def topology(self) -> Topology:
         """Every relationship between sites and cameras, derived once; every family reads it."""
-        return Topology(self.inv, self.access)
+        shared = Topology.of(self.inv)
+        return shared if shared.access is self.access else Topology(self.inv, self.access)
 
     @cached_property
     def flows(self) -> FlowMatrix:
@@ -135,7 +136,7 @@ def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, si
         from camkit.diagnostics import suggest
 
         raise InventoryError([Diagnostic(Position("--site"), f"'{site}' is not a site", suggest(site, inv.sites.keys()))])
-    ctx = RenderContext(inv, plan, AccessModel(inv), site)
+    ctx = RenderContext(inv, plan, Topology.of(inv).access, site)
     result = RenderResult(chosen, site)
     table = registry()
     for fam in chosen:

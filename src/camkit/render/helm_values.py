@@ -12,7 +12,8 @@ import math
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from camkit.flows import INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTPS, VMS_RTSPS, Flow, FlowMatrix
+from camkit.flows import (INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTPS, VMS_PLAYBACK, VMS_RTSPS, Flow,
+                          FlowMatrix)
 from camkit.model import ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
 from camkit.sizing import SiteSize, chunks, table
@@ -92,11 +93,13 @@ def _by_port(flows: list[Flow], *ports: tuple[str, str]) -> list[Flow]:
 
 
 def _sso_peers(flows: FlowMatrix, sid: str, sso_site: str | None) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
-    """Where the site's pods reach the city SSO (HTTPS through the IOC's ingress): JWKS for the VMS, service
-    tokens for the refreshers. Other sites: the flow matrix; the IOC itself: its own workers."""
-    if sid == sso_site and (own := flows.recorders(sid)) is not None:
-        return _cidrs(own.addresses), [{"port": int(INGRESS_HTTPS[1]), "protocol": "TCP"}]
-    sso = [f for f in _by_port(flows.out_of(sid, "recorders"), INGRESS_HTTPS) if f.dst.group == "recorders"]
+    """Where the site's pods reach the city SSO (HTTPS at the SSO site's published ingress address): JWKS for
+    the VMS, service tokens for the refreshers. Other sites: that address (the flow matrix); the SSO's own site:
+    its ingress controller pods (the Service address is DNAT'd to them inside the cluster)."""
+    if sid == sso_site:
+        return [{"namespace": NAMESPACES["ingress"], "component": "controller"}], \
+            [{"port": int(INGRESS_HTTPS[1]), "protocol": "TCP"}]
+    sso = [f for f in _by_port(flows.out_of(sid, "recorders"), INGRESS_HTTPS) if f.dst.group == "ingress"]
     return _cidrs(a for f in sso for a in f.dst.addresses), _ports(sso)
 
 
@@ -127,7 +130,7 @@ class HelmValuesRenderer(Renderer):
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         inv, flows, topo = ctx.inv, ctx.flows, ctx.topology
         self.sso_site = topo.sso_site
-        sso = flows.recorders(topo.sso_site) if topo.sso_site else None
+        sso = flows.published(topo.sso_site, "ingress") if topo.sso_site else None
         jwks = (f"https://{sso.addresses[0]}/realms/{inv.city.id}/protocol/openid-connect/certs" if sso
                 else "https://sso.invalid/realms/none")
         self.scopes = topo.service_scopes
@@ -175,21 +178,31 @@ class HelmValuesRenderer(Renderer):
         hot_bytes = size.daily_bytes * hot_days * overhead
         # relays: exactly the cameras of other sites this unit may see (the access model), one path pattern per
         # recording site; what the police rule grants lives under its own prefix (its own token permission)
+        # recording site, and one source per shard of the holder's VMS (its published address serves those paths)
         relays = []
         for (holder, police_rule), seen in ctx.topology.relay_sources(site.id):
-            rec = flows.recorders(holder)
-            assert rec is not None
-            whole = len(seen) == len(ctx.sizing.sites[holder].compute.recorded)  # type: ignore[union-attr]
-            relays.append({"prefix": relay_prefix(site.id, police_rule), "site": holder, "address": rec.addresses[0],
-                           "cameras": [] if whole else sorted(seen)})
+            held = ctx.sizing.sites[holder].compute
+            assert held is not None
+            parts = chunks(held.recorded, held.vms_shards)
+            for i, part in enumerate(parts):
+                mine = sorted(set(seen).intersection(part))
+                if not mine:
+                    continue
+                address = ctx.plan.service_ip(holder, f"vms-{i}")
+                assert address is not None, f"{holder}: VMS shard {i} has no published address"
+                whole = len(parts) == 1 and len(mine) == len(part)
+                relays.append({"prefix": relay_prefix(site.id, police_rule), "site": holder, "address": address,
+                               "cameras": [] if whole else mine})
         shards = [{"name": str(i), "volumeSize": _quantity_gi(hot_bytes / n),
+                   "address": ctx.plan.service_ip(site.id, f"vms-{i}") or "",
                    "cameras": [entries[c] for c in part if c in entries], "relays": relays[i::n]}
                   for i, part in enumerate(chunks(comp.recorded, n))]
-        rec_in = flows.into(site.id, "recorders")
+        vms_in = flows.into(site.id, "vms")  # to the shards' published addresses (source kept: traffic policy Local)
         rec_out = flows.out_of(site.id, "recorders")
+        clients = _by_port(vms_in, VMS_RTSPS, VMS_PLAYBACK)
         ingress = (
-            _rule("rtsps-clients", "vms", _cidrs(a for f in _by_port(rec_in, VMS_RTSPS) for a in f.src.addresses),
-                  _ports(_by_port(rec_in, VMS_RTSPS)), "operators, parent tiers and private systems (flow matrix)")
+            _rule("rtsps-clients", "vms", _cidrs(a for f in clients for a in f.src.addresses), _ports(clients),
+                  "operators, parent tiers and private systems at the shards' published addresses (flow matrix)")
             + _rule("ingress-controller", "vms", [{"namespace": NAMESPACES["ingress"], "component": "controller"}],
                     [{"port": 9996, "protocol": "TCP"}, {"port": 9997, "protocol": "TCP"}],
                     "playback and API behind the site's HTTPS ingress (operators, flow matrix 443)")
@@ -200,7 +213,7 @@ class HelmValuesRenderer(Renderer):
                if comp.iva_shards else []))
         to_cams = [f for f in rec_out if f.dst.is_cameras]
         cam_flows = _by_port(to_cams, RTSP, RTSPS_CAMERA, ONVIF_HTTPS)
-        relay_flows = [f for f in _by_port(rec_out, VMS_RTSPS) if f.dst.group == "recorders"]
+        relay_flows = [f for f in _by_port(rec_out, VMS_RTSPS) if f.dst.group == "vms"]
         sso_peers, sso_ports = _sso_peers(flows, site.id, self.sso_site)
         egress = (
             _rule("cameras", "vms", _cidrs(a for f in cam_flows for a in f.dst.addresses), _ports(cam_flows),
@@ -217,7 +230,16 @@ class HelmValuesRenderer(Renderer):
                 "recordings": {"storageClass": "local-recordings" if site.tier == 3 else "ceph-block",
                                "segmentDuration": "10m", "deleteAfter": _hours(tier.retention_days)},
                 "shards": shards,
+                "publish": self._publish(ctx, site),
                 "networkPolicy": {"ingress": ingress, "egress": egress}}
+
+    @staticmethod
+    def _publish(ctx: RenderContext, site: Site) -> dict[str, Any]:
+        """The site's published service addresses (the IP plan's): MetalLB's pool and layer-2 announcement, and
+        the RKE2 ingress controller's LoadBalancer address (HTTPS: SSO, VMS and IVA UIs)."""
+        services = ctx.plan.services(site.id)
+        return {"pool": f"camkit-{site.id}", "addresses": [f"{ip}/32" for ip in services.values()],
+                "ingress": services.get("ingress", "")}
 
     # --- iva: Frigate -----------------------------------------------------------------------------
 
@@ -397,7 +419,7 @@ class HelmValuesRenderer(Renderer):
 
     def _sso(self, ctx: RenderContext, site: Site, size: SiteSize, flows: FlowMatrix, jwks: str) -> dict[str, Any]:
         realm = sso_realm(ctx, self.scopes)
-        rec = flows.recorders(site.id)
+        published = ctx.plan.service_ip(site.id, "ingress")
         db = [f for f in flows.out_of(site.id, "recorders") if f.dst.group == "sso-database"]
         ingress = (_rule("ingress-controller", "sso", [{"namespace": NAMESPACES["ingress"], "component": "controller"}],
                          [{"port": 8443, "protocol": "TCP"}], "operators and every site's VMS (JWKS) through the ingress")
@@ -419,7 +441,7 @@ class HelmValuesRenderer(Renderer):
                 "configCliImage": {"repository": IMAGES["config_cli"][0], "tag": IMAGES["config_cli"][1]},
                 "replicas": 2,
                 "resources": _resources(1000, 2048),
-                "hostname": f"https://{rec.addresses[0]}" if rec else "https://sso.invalid",
+                "hostname": f"https://{published}" if published else "https://sso.invalid",
                 "database": {"host": db[0].dst.addresses[0] if db else "", "port": 5432, "name": "keycloak",
                              "secret": "keycloak-db"},
                 "adminSecret": "keycloak-admin", "tlsSecret": "sso-tls",
@@ -495,8 +517,7 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
                 "defaultClientScopes": [], "optionalClientScopes": [f"vms-read-{u}" for u in scopes[unit]]}
 
     roots = [sid for sid, s in inv.sites.items() if s.parent is None and s.kind is not SiteKind.private_system]
-    redirects = sorted({f"https://{rec.addresses[0]}/*" for sid in inv.sites
-                        if (rec := ctx.flows.recorders(sid)) is not None})
+    redirects = sorted({f"https://{ip}/*" for sid in inv.sites if (ip := ctx.plan.service_ip(sid, "ingress"))})
     return {
         "realm": inv.city.id, "displayName": inv.city.name, "enabled": True, "sslRequired": "all",
         "bruteForceProtected": True, "failureFactor": 5, "accessTokenLifespan": 300,

@@ -69,7 +69,7 @@ class IpPlanRenderer(Renderer):
         nb_prefixes += [[str(plan.transit[sid]), "active", "true", f"{sid} uplink to {inv.sites[sid].parent}"]
                         for sid in sites if sid in plan.transit]
         yield Artifact("ipplan/netbox-prefixes.csv", csv_bytes(["prefix", "status", "is_pool", "description"], nb_prefixes))
-        nb_ips = [[f"{a.ip}/{a.prefixlen}", "active", "vip" if a.kind == "gateway" else "", _dns(a),
+        nb_ips = [[f"{a.ip}/{a.prefixlen}", "active", "vip" if a.kind in ("gateway", "service") else "", _dns(a),
                    f"{a.site} {a.kind} {a.key} ({a.role.value})"] for sid in sites for a in by_site[sid]]
         yield Artifact("ipplan/netbox-ip-addresses.csv",
                        csv_bytes(["address", "status", "role", "dns_name", "description"], nb_ips))
@@ -103,4 +103,7 @@ def _addr_key(a: Assignment) -> tuple[int, int]:
 def _dns(a: Assignment) -> str:
     if a.kind == "gateway":
         return ""
+    if a.kind == "service":  # "<site>/<name>" -> "<name>.<site>" (a DNS name NetBox accepts)
+        site, _, name = a.key.partition("/")
+        return f"{name}.{site}"
     return a.key if a.role.value in ("servers", "cameras") else f"{a.key}.{a.role.value}"

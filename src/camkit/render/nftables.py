@@ -1,5 +1,9 @@
 """The `nftables` family: one ruleset per server, from the flow matrix.
 
+Kubernetes workers also filter what reaches pods through the site's published service addresses (MetalLB
+announces them, kube-proxy DNATs them to pods): the forward chain accepts those connections only from the flow
+matrix's sources, matched on the original destination.
+
 Every file holds one `inet camkit` table with drop policies on input and forward; loading it
 replaces only that table (Kubernetes' own iptables-nft tables are left alone).
 """
@@ -13,14 +17,28 @@ from camkit.model import ServerRole
 from camkit.render import Artifact, RenderContext, Renderer
 
 LOG_RATE = "limit rate 5/second burst 10 packets"
+# RKE2's default CNI, canal (docs.rke2.io "Network Options"): Calico names each pod's host-side veth cali<hash>,
+# flannel carries pod traffic between nodes over the VXLAN device flannel.1.
+CNI_POD_IFACES = "cali*"
+CNI_OVERLAY_IFACE = "flannel.1"
+
+
+def _port_spec(f: Flow) -> str:
+    ports = f.ports.split(",")
+    return ports[0] if len(ports) == 1 else "{ " + ", ".join(ports) + " }"
 
 
 def _match(f: Flow) -> str:
     if f.proto == "icmp":
         return f"icmp type {f.ports}"
-    ports = f.ports.split(",")
-    spec = ports[0] if len(ports) == 1 else "{ " + ", ".join(ports) + " }"
-    return f"{f.proto} dport {spec}"
+    return f"{f.proto} dport {_port_spec(f)}"
+
+
+def _published_match(f: Flow) -> str:
+    """A flow to a published service address, after kube-proxy DNAT'd it to a pod: matched on the connection's
+    original destination (address and port), so a pod is reached only the way the flow matrix allows."""
+    return (f"ct original ip daddr @{f.dst.set_name} meta l4proto {f.proto} "
+            f"ct original proto-dst {_port_spec(f)}")
 
 
 def _comment(f: Flow) -> str:
@@ -41,11 +59,12 @@ def _addr_key(a: str) -> tuple[int, ...]:
 
 
 def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k8s: bool, pod_cidr: str,
-            service_cidr: str) -> str:
+            service_cidr: str, published: list[Flow] | None = None) -> str:
+    published = published or []
     sets: dict[str, Endpoint] = {}
     for f in inbound:
         sets.setdefault(f.src.set_name, f.src)
-    for f in forward:
+    for f in [*forward, *published]:
         sets.setdefault(f.src.set_name, f.src)
         sets.setdefault(f.dst.set_name, f.dst)
     lines = [
@@ -83,10 +102,20 @@ def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k
         "\t\tct state invalid drop",
     ]
     if k8s:
+        # pods' own traffic (this node's, or another node's over the overlay) is filtered by the NetworkPolicies;
+        # traffic *to* pods from outside the cluster only as a published service flow below (no blanket accept of
+        # the pod and service ranges: a DNAT'd port, NodePorts included, is otherwise dropped)
         lines += [
-            f'\t\tip saddr {{ {pod_cidr}, {service_cidr} }} accept comment "Kubernetes pod and service traffic (CNI)"',
-            f'\t\tip daddr {{ {pod_cidr}, {service_cidr} }} accept comment "Kubernetes pod and service traffic (CNI)"',
+            f'\t\tiifname "{CNI_POD_IFACES}" ip saddr {pod_cidr} accept comment "from this node\'s pods (NetworkPolicies filter)"',
+            f'\t\tiifname "{CNI_OVERLAY_IFACE}" ip saddr {pod_cidr} accept comment "from other nodes\' pods (canal VXLAN)"',
         ]
+        seen_pub = set()
+        for f in published:
+            key = (f.src.set_name, _published_match(f))
+            if key in seen_pub:
+                continue
+            seen_pub.add(key)
+            lines.append(f'\t\tip saddr @{f.src.set_name} {_published_match(f)} counter accept comment "{_comment(f)}"')
     seen = set()
     for f in forward:
         key = (f.src.set_name, f.dst.set_name, _match(f))
@@ -127,5 +156,7 @@ class NftablesRenderer(Renderer):
                 inbound.sort(key=lambda f: f.id)
                 is_gw = ServerRole.gateway in server.roles
                 k8s = bool({ServerRole.k8s_worker, ServerRole.k8s_control}.intersection(server.roles))
-                text = ruleset(host, sid, inbound, crossing if is_gw else [], k8s, pod, svc)
+                published = sorted((f for g in ("vms", "ingress") for f in matrix.into(sid, g)),
+                                   key=lambda f: f.id) if ServerRole.k8s_worker in server.roles else []
+                text = ruleset(host, sid, inbound, crossing if is_gw else [], k8s, pod, svc, published)
                 yield Artifact(f"sites/{sid}/nftables/{host}.nft", text.encode("utf-8"), sid)

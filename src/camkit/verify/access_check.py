@@ -126,7 +126,7 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
         recorders.setdefault(site, set()).update(f["source_addresses"])
         if f["proto"] == "tcp" and is_camera_group(dst_group):
             to_cameras.setdefault((site, f["ports"]), []).extend(_range(a) for a in f["destination_addresses"])
-        if (f["proto"], f["ports"]) == VMS_RTSPS and dst_group == "recorders":
+        if (f["proto"], f["ports"]) == VMS_RTSPS and dst_group == "vms":
             relay_ok.update((site, holder, a) for a in f["destination_addresses"])
 
     # the camera IP filters of the cameras family: what each camera admits
@@ -152,6 +152,12 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                     rep.violations += _pull_reaches(cid, site, cam["hostPath"], sources.get(site, []),
                                                     to_cameras, admits.get(cid) if profiles else None)
     served: dict[str, set[str]] = {site: set(own.values()) for site, own in recorded.items()}
+    # what each published VMS address serves: (site, address) -> the cameras of the shard behind it
+    published: dict[tuple[str, str], set[str]] = {}
+    for site, v in vms.items():
+        for shard in v.get("shards", []):
+            if shard.get("address"):
+                published[(site, shard["address"])] = {c["path"].rsplit("/", 1)[-1] for c in shard.get("cameras", [])}
     for site, v in sorted(vms.items()):
         for shard in v.get("shards", []):
             for relay in shard.get("relays", []):
@@ -165,12 +171,20 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                     rep.violations.append(
                         f"{site}: relay '{prefix}/{holder}/...' targets {addr}:{VMS_RTSPS[1]}, which the flow matrix "
                         f"does not let {site}'s VMS reach as {holder}'s VMS")
-                cams = relay["cameras"] or sorted(source)
+                behind = published.get((holder, addr))
+                if behind is None:
+                    rep.violations.append(
+                        f"{site}: relay '{prefix}/{holder}/...' targets {addr}:{VMS_RTSPS[1]}, where no shard of "
+                        f"{holder}'s VMS is published")
+                cams = relay["cameras"] or sorted(behind if behind is not None else source)
                 for cid in cams:
                     if cid not in source:
                         rep.violations.append(f"camera '{cid}': {site} relays it from {holder}, whose VMS does not "
                                               "record it")
                         continue
+                    if behind is not None and cid not in behind:
+                        rep.violations.append(f"camera '{cid}': {site} relays it from {addr}, but the {holder} VMS "
+                                              "shard published there does not record it")
                     path = f"{prefix}/{holder}/{cid}"
                     served[site].add(path)
                     carried.setdefault(cid, []).append((site, path))
