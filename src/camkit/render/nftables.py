@@ -2,7 +2,7 @@
 
 Kubernetes workers also filter what reaches pods through the site's published service addresses (MetalLB
 announces them, kube-proxy DNATs them to pods): the forward chain accepts those connections only from the flow
-matrix's sources, matched on the original destination.
+matrix's sources, matched on the original destination address.
 
 Every file holds one `inet camkit` table with drop policies on input and forward; loading it
 replaces only that table (Kubernetes' own iptables-nft tables are left alone).
@@ -36,9 +36,10 @@ def _match(f: Flow) -> str:
 
 def _published_match(f: Flow) -> str:
     """A flow to a published service address, after kube-proxy DNAT'd it to a pod: matched on the connection's
-    original destination (address and port), so a pod is reached only the way the flow matrix allows."""
-    return (f"ct original ip daddr @{f.dst.set_name} meta l4proto {f.proto} "
-            f"ct original proto-dst {_port_spec(f)}")
+    original destination address and on the port (the Services map each published port to the same pod port),
+    so a pod is reached only the way the flow matrix allows. (`ct original proto-dst` would need `meta l4proto`,
+    which nft lists by number on hosts without /etc/protocols, and `camkit verify` compares listings.)"""
+    return f"ct original ip daddr @{f.dst.set_name} {_match(f)}"
 
 
 def _comment(f: Flow) -> str:
