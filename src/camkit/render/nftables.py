@@ -10,7 +10,7 @@ replaces only that table (Kubernetes' own iptables-nft tables are left alone).
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from camkit.flows import Endpoint, Flow
 from camkit.model import ServerRole
@@ -59,8 +59,20 @@ def _addr_key(a: str) -> tuple[int, ...]:
     return tuple(int(x) for x in ip.split("."))
 
 
+def _accepts(flows: list[Flow], match: Callable[[Flow], str]) -> list[str]:
+    """One accept rule per source set and match (flows that differ only in their reason share a rule)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for f in flows:
+        m = match(f)
+        if (f.src.set_name, m) not in seen:
+            seen.add((f.src.set_name, m))
+            out.append(f'\t\tip saddr @{f.src.set_name} {m} counter accept comment "{_comment(f)}"')
+    return out
+
+
 def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k8s: bool, pod_cidr: str,
-            service_cidr: str, published: list[Flow] | None = None) -> str:
+            published: list[Flow] | None = None) -> str:
     published = published or []
     sets: dict[str, Endpoint] = {}
     for f in inbound:
@@ -86,13 +98,7 @@ def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k
         "\t\tct state invalid drop",
         '\t\tiif "lo" accept',
     ]
-    seen = set()
-    for f in inbound:
-        key = (f.src.set_name, _match(f))
-        if key in seen:
-            continue
-        seen.add(key)
-        lines.append(f'\t\tip saddr @{f.src.set_name} {_match(f)} counter accept comment "{_comment(f)}"')
+    lines += _accepts(inbound, _match)
     lines += [
         f'\t\t{LOG_RATE} log prefix "camkit {site_id[:40]} in drop: " level info',
         "\t\tcounter drop",
@@ -110,21 +116,8 @@ def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k
             f'\t\tiifname "{CNI_POD_IFACES}" ip saddr {pod_cidr} accept comment "from this node\'s pods (NetworkPolicies filter)"',
             f'\t\tiifname "{CNI_OVERLAY_IFACE}" ip saddr {pod_cidr} accept comment "from other nodes\' pods (canal VXLAN)"',
         ]
-        seen_pub = set()
-        for f in published:
-            key = (f.src.set_name, _published_match(f))
-            if key in seen_pub:
-                continue
-            seen_pub.add(key)
-            lines.append(f'\t\tip saddr @{f.src.set_name} {_published_match(f)} counter accept comment "{_comment(f)}"')
-    seen = set()
-    for f in forward:
-        key = (f.src.set_name, f.dst.set_name, _match(f))
-        if key in seen:
-            continue
-        seen.add(key)
-        lines.append(f"\t\tip saddr @{f.src.set_name} ip daddr @{f.dst.set_name} {_match(f)} counter accept "
-                     f'comment "{_comment(f)}"')
+        lines += _accepts(published, _published_match)
+    lines += _accepts(forward, lambda f: f"ip daddr @{f.dst.set_name} {_match(f)}")
     lines += [
         f'\t\t{LOG_RATE} log prefix "camkit {site_id[:40]} fwd drop: " level info',
         "\t\tcounter drop",
@@ -144,7 +137,7 @@ class NftablesRenderer(Renderer):
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         matrix, inv, plan = ctx.flows, ctx.inv, ctx.plan
-        pod, svc = inv.city.kubernetes.pod_cidr, inv.city.kubernetes.service_cidr
+        pod = inv.city.kubernetes.pod_cidr
         for sid in ctx.sites():
             site = inv.sites[sid]
             crossing = matrix.by_gateway_site.get(sid, [])
@@ -159,5 +152,5 @@ class NftablesRenderer(Renderer):
                 k8s = bool({ServerRole.k8s_worker, ServerRole.k8s_control}.intersection(server.roles))
                 published = sorted((f for g in ("vms", "ingress") for f in matrix.into(sid, g)),
                                    key=lambda f: f.id) if ServerRole.k8s_worker in server.roles else []
-                text = ruleset(host, sid, inbound, crossing if is_gw else [], k8s, pod, svc, published)
+                text = ruleset(host, sid, inbound, crossing if is_gw else [], k8s, pod, published)
                 yield Artifact(f"sites/{sid}/nftables/{host}.nft", text.encode("utf-8"), sid)
