@@ -126,8 +126,8 @@ class FlowMatrix:
     def published(self, sid: str, group: str) -> Endpoint | None:
         """A site's published service addresses (the IP plan's, announced by MetalLB): `ingress` (HTTPS) or `vms`
         (every VMS shard's RTSPS address). Traffic to them is DNAT'd to pods on the node that announces them."""
-        names = self.plan.services(sid)
-        addrs = tuple(ip for name, ip in names.items() if name == group or name.startswith(f"{group}-"))
+        ip = self.plan.service_ip(sid, group)
+        addrs = self.plan.vms_addresses(sid) if group == "vms" else ((ip,) if ip else ())
         return Endpoint(sid, group, addrs) if addrs else None
 
     def switches(self, sid: str) -> Endpoint | None:

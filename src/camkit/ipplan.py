@@ -188,6 +188,10 @@ class Plan:
                     self._services.setdefault(site, {})[name] = a.ip
         return dict(self._services.get(site_id, {}))
 
+    def vms_addresses(self, site_id: str) -> tuple[str, ...]:
+        """The published addresses of the site's VMS shards, in shard order."""
+        return tuple(ip for name, ip in self.services(site_id).items() if name.startswith(VMS_SERVICE_PREFIX))
+
     def for_host(self, key: str) -> list[Assignment]:
         return [self.assignments[(r, key)] for r in NetworkRole if (r, key) in self.assignments]
 
@@ -258,6 +262,14 @@ def _free_summary(free: IPSet, limit: int = 4) -> str:
 def service_key(site_id: str, name: str) -> str:
     """The plan's (and the lock's) key of a published service address: no hostname contains '/'."""
     return f"{site_id}/{name}"
+
+
+VMS_SERVICE_PREFIX = "vms-"
+
+
+def vms_service(shard: int) -> str:
+    """The published service name of a VMS shard (the address its LoadBalancer Service asks MetalLB for)."""
+    return f"{VMS_SERVICE_PREFIX}{shard}"
 
 
 def plan(inv: Inventory, positions: dict[str, Position] | None = None,

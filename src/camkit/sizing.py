@@ -15,6 +15,7 @@ from typing import Literal
 
 import yaml
 
+from camkit.ipplan import vms_service
 from camkit.loader import Inventory
 from camkit.model import Camera, ServerRole, SiteKind
 from camkit.topology import Topology
@@ -172,7 +173,7 @@ def published_services(inv: Inventory, topo: Topology) -> dict[str, tuple[str, .
             continue
         n = vms_shards(len(ids), sum(camera_mbps(cams[c]) for c in ids))
         web = topo.runs_iva(sid) or sid == topo.sso_site
-        out[sid] = (*(("ingress",) if web else ()), *(f"vms-{i}" for i in range(n)))
+        out[sid] = (*(("ingress",) if web else ()), *(vms_service(i) for i in range(n)))
     return out
 
 

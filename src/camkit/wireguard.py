@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
-from camkit.model import NetworkRole, ServerRole, SiteKind
+from camkit.model import ServerRole, SiteKind
 from camkit.secrets import Store
 from camkit.topology import Topology
 
@@ -56,7 +56,7 @@ def tunnels(inv: Inventory, plan: Plan) -> list[Tunnel]:
             continue
         # what the spoke may send to: the published RTSPS addresses of the VMS it publishes to (the topology's)
         target = Topology.of(inv).publishers.get(sid, (site.parent, ()))[0]
-        recorders = [ip for name, ip in plan.services(target).items() if name.startswith("vms-")]
+        recorders = plan.vms_addresses(target)
         own = [str(s.cidr) for s in plan.site_subnets(sid)]
         out.append(Tunnel(
             site=sid, spoke=site.hostname(site.servers[0].name), hub_site=hub[0], hub=hub[1],

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from camkit.flows import (INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTPS, VMS_PLAYBACK, VMS_RTSPS, Flow,
                           FlowMatrix)
+from camkit.ipplan import vms_service
 from camkit.model import ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
 from camkit.sizing import SiteSize, chunks, table
@@ -188,13 +189,13 @@ class HelmValuesRenderer(Renderer):
                 mine = sorted(set(seen).intersection(part))
                 if not mine:
                     continue
-                address = ctx.plan.service_ip(holder, f"vms-{i}")
+                address = ctx.plan.service_ip(holder, vms_service(i))
                 assert address is not None, f"{holder}: VMS shard {i} has no published address"
                 whole = len(parts) == 1 and len(mine) == len(part)
                 relays.append({"prefix": relay_prefix(site.id, police_rule), "site": holder, "address": address,
                                "cameras": [] if whole else mine})
         shards = [{"name": str(i), "volumeSize": _quantity_gi(hot_bytes / n),
-                   "address": ctx.plan.service_ip(site.id, f"vms-{i}") or "",
+                   "address": ctx.plan.service_ip(site.id, vms_service(i)) or "",
                    "cameras": [entries[c] for c in part if c in entries], "relays": relays[i::n]}
                   for i, part in enumerate(chunks(comp.recorded, n))]
         vms_in = flows.into(site.id, "vms")  # to the shards' published addresses (source kept: traffic policy Local)
