@@ -131,8 +131,11 @@ VENDOR_TRAITS = {
 }
 
 
-# Main-stream RTSP paths from each vendor's documentation (VNPT Technology and Viettel publish none: their
-# cameras' paths must come from ONVIF GetStreamUri; until then they keep "/", which issue 12 still has to close)
+# Main-stream RTSP paths from each vendor's documentation. VNPT Technology and Viettel publish none: a real city
+# records each such camera's path from ONVIF GetStreamUri (`camkit cameras audit` writes streams.lock.csv). This
+# synthetic city has no cameras to ask, so its lock rows are SYNTHETIC (source "synthetic"): the path the ONVIF
+# simulator reports for such a model, never a vendor's
+SYNTHETIC_STREAM = ("/simulated/main", "synthetic", "prof-main")
 RTSP_PATHS = {
     "Hikvision": ("/Streaming/Channels/101", "Hikvision ISAPI / RTSP URL: channel 1, main stream (101)"),
     "Dahua": ("/cam/realmonitor?channel=1&subtype=0", "Dahua HTTP API / RTSP: realmonitor channel 1, subtype 0 (main)"),
@@ -214,6 +217,7 @@ class Gen:
         self.rng = random.Random(SEED)
         self.mac = 0
         self.cam_no = 0
+        self.streams: list[list[object]] = []  # streams.lock.csv rows
 
     def next_mac(self) -> str:
         self.mac += 1
@@ -232,7 +236,7 @@ class Gen:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
 
-    def write_cameras(self, rel: str, rows: list[list[object]]) -> None:
+    def write_cameras(self, rel: str, rows: list[list[object]], pulled: bool = True) -> None:
         if not rows:
             return
         path = self.out / rel
@@ -241,6 +245,15 @@ class Gen:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(HEADER)
             w.writerows(rows)
+        if pulled:  # a private system's cameras are pushed by its recorder: no stream to pull
+            vendor = HEADER.index("vendor")
+            self.streams += [[r[0], *SYNTHETIC_STREAM, ""] for r in rows if r[vendor] not in RTSP_PATHS]
+
+    def write_streams(self) -> None:
+        with (self.out / "streams.lock.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["id", "path", "source", "profile", "observed"])
+            w.writerows(sorted(self.streams))
 
 
 def mix(counts: list[tuple[str, int]], rng: random.Random) -> list[str]:
@@ -414,7 +427,8 @@ def main() -> None:
             rows = [camera_row(gen, pid_, {"type": t, "status": "active", "purpose": "security", "legacy": True,
                                            "police": False}, plat_, plon_, 0.5, pname_, "internet_vpn", None, None)
                     for t in chunk]
-            gen.write_cameras(f"cameras/{did}/{pid_}.csv", rows)
+            gen.write_cameras(f"cameras/{did}/{pid_}.csv", rows, pulled=False)
+    gen.write_streams()
     print(f"wrote {out}: {gen.cam_no} cameras")
 
 

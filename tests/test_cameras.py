@@ -215,7 +215,7 @@ def controller(example: Any) -> str:
 
 def run(mode: str, sim: Sim, env: dict[str, str], out: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     args = ["cameras", mode, str(EXAMPLE), "--site", SITE, "--endpoints", str(sim.endpoints), "--out", str(out),
-            "--workers", "1", *extra]
+            "--workers", "1", "--streams-lock", str(out.parent / "streams.lock.csv"), *extra]
     res = camkit(*args, env=env)
     doc = json.loads((out / f"{mode}.json").read_text())
     return res.returncode, doc, res.stdout + res.stderr
@@ -407,3 +407,66 @@ def test_ip_filter_is_not_set_when_it_would_lock_out_the_controller(rig: tuple[S
             "--controller-address")}]
         assert sim.state(c)["ip_filter"]["type"] == "Deny" and sim.state(c)["ip_filter"]["ipv4"] == []
         assert sim.state(c)["protocols"]["HTTP"]["enabled"] is False  # everything else was applied
+
+
+@pytest.mark.parametrize("rig", [{"hk-c04": {"stream_path": "/axis-media/media.amp?videocodec=h265"}, "hk-c05": {"stream_path": "/"}}],
+                         indirect=True)
+def test_the_stream_each_camera_reports_is_locked_and_then_pulled(rig: tuple[Sim, dict[str, str]], example: Any,
+                                                                   tmp_path: Path) -> None:
+    """hk-c04's firmware serves another main-stream path than its model's documented one, hk-c05 reports '/'
+    (unusable): apply records what each camera says in the stream lock, the next render pulls hk-c04 from there,
+    a '/' is never recorded, and audit reports both until the lock and the camera agree. (The Hikvisions carry a
+    stream_url: an explicit URL wins over what the camera reports.)"""
+    import shutil
+
+    import yaml
+
+    sim, env = rig
+    inv, _, _ = example
+    axis = inv.models["Axis/P1465-LE"].rtsp_path
+    quirk = "/axis-media/media.amp?videocodec=h265"
+    copy = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, copy)
+    lock = copy / "streams.lock.csv"
+    before = lock.read_text()
+    assert "hk-c0" not in before  # the example's lock has no hoan-kiem rows yet
+
+    base = ["--site", SITE, "--endpoints", str(sim.endpoints), "--workers", "1"]
+    res = camkit("cameras", "apply", str(copy), *base, "--out", str(tmp_path / "a1"),
+                 "--controller-address", controller(example), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "main-stream path(s) recorded" in res.stdout
+    rows = {r["id"]: r for r in __import__("csv").DictReader(lock.open())}
+    assert rows["hk-c04"]["path"] == quirk and rows["hk-c04"]["source"] == "onvif"
+    assert rows["hk-c04"]["profile"] == "prof-main"  # the profile using the main encoder, not the first listed
+    assert "hk-c05" not in rows  # '/' is no path: never recorded
+    assert rows["hk-c02"]["path"] == "/Streaming/Channels/101"
+    assert lock.read_text().startswith(before.splitlines()[0])  # the other sites' rows are kept
+    assert all(line in lock.read_text().splitlines() for line in before.splitlines())
+
+    # the render pulls hk-c04 from what the camera reported, hk-c05 still from its model's documented path
+    assert camkit("render", str(copy), "--out", str(tmp_path / "build"), "--site", SITE, "--only", "helm",
+                  env=env).returncode == 0, "render"
+    vfile = next((tmp_path / "build").glob(f"*/sites/{SITE}/helm/vms.values.yaml"))
+    values = yaml.safe_load(vfile.read_text().split("\n", 1)[1])
+    hosts = {c["path"].split("/")[-1]: c["hostPath"] for s in values["shards"] for c in s["cameras"]}
+    assert hosts["hk-c04"].endswith(f":322{quirk}")  # RTSPS: the Axis serves it
+    assert hosts["hk-c05"].endswith(f":322{axis}")
+
+    # audit against the copy: hk-c04 agrees now; hk-c05's camera still reports an unusable path
+    res = camkit("cameras", "audit", str(copy), *base, "--out", str(tmp_path / "au1"), env=env)
+    assert res.returncode == 1
+    drift = {c["camera"]: [d for d in c["drift"] if d["setting"] == "stream"]
+             for c in json.loads((tmp_path / "au1" / "audit.json").read_text())["cameras"]}
+    assert drift["hk-c04"] == [] and drift["hk-c02"] == [] and drift["hk-c01"] == []
+    assert drift["hk-c05"] and drift["hk-c05"][0]["expected"] == axis
+    assert "no usable RTSP path" in drift["hk-c05"][0]["actual"]
+    # against the repo's example (no hoan-kiem rows): hk-c04 drifts from its model's documented path
+    rc, doc, _ = run("audit", sim, env, tmp_path / "au2")
+    got = [d for d in by_cam(doc)["hk-c04"]["drift"] if d["setting"] == "stream"]
+    assert got == [{"setting": "stream", "expected": axis, "actual": quirk}]
+    # a second apply reads the same paths: the lock is left byte for byte as it was
+    after = lock.read_bytes()
+    res = camkit("cameras", "apply", str(copy), *base, "--out", str(tmp_path / "a2"), "--no-resume",
+                 "--controller-address", controller(example), env=env)
+    assert res.returncode == 0 and "recorded" not in res.stdout and lock.read_bytes() == after

@@ -404,3 +404,43 @@ def test_hanoi_realm_and_vms_configs_fit_kubernetes_objects() -> None:
     # the largest VMS shard config (the transport department's relays) stays within a Secret
     biggest = max(len(json.dumps(s)) for (site, chart), v in values.items() if chart == "vms" for s in v["shards"])
     assert biggest < 900 * 1024
+
+
+@pytest.mark.parametrize("root", [EXAMPLE, pytest.param(HANOI, marks=pytest.mark.slow)], ids=["example", "hanoi"])
+def test_no_camera_is_pulled_from_an_empty_or_root_path(root: Path) -> None:
+    """Every camera a VMS pulls: from its stream_url, else the path it reported (stream lock), else its model's
+    documented one; never '' or '/' (which no camera of either catalog serves)."""
+    from urllib.parse import urlsplit
+
+    inv, values = rendered(root)
+    pulled: dict[str, str] = {}
+    for (_, chart), v in values.items():
+        if chart != "vms":
+            continue
+        for shard in v["shards"]:
+            for c in shard["cameras"]:
+                if not c.get("publisher"):
+                    host, _, rest = c["hostPath"].partition("/")
+                    pulled[c["path"].rsplit("/", 1)[-1]] = "/" + rest if host else c["hostPath"]
+    assert len(pulled) > 0.9 * len(inv.cameras) - sum(inv.sites[c.site].kind.value == "private_system"
+                                                      for c in inv.cameras)
+    assert not {cid: p for cid, p in pulled.items() if p in ("", "/")}
+    lock_rows = {}
+    lock = root / "streams.lock.csv"
+    if lock.exists():
+        import csv
+
+        lock_rows = {r["id"]: r["path"] for r in csv.DictReader(lock.open(encoding="utf-8"))}
+    sources = {"url": 0, "lock": 0, "catalog": 0}
+    for cid, path in pulled.items():
+        cam = inv.camera_index[cid]
+        if cam.stream_url:
+            u = urlsplit(cam.stream_url)
+            want, kind = u.path + (f"?{u.query}" if u.query else ""), "url"
+        elif cid in lock_rows:
+            want, kind = lock_rows[cid], "lock"
+        else:
+            want, kind = inv.models[f"{cam.vendor}/{cam.model}"].rtsp_path, "catalog"
+        assert path == want, (cid, path, want)
+        sources[kind] += 1
+    assert sources["lock"] and sources["catalog"], sources  # both inventories use the lock and the catalog

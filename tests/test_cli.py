@@ -84,13 +84,17 @@ def test_schema_is_valid_json_schema_and_accepts_the_example(cli, tmp_path: Path
     assert res.exit_code == 0
     docs = {p.name: json.loads(p.read_text()) for p in (tmp_path / "s").iterdir()}
     assert set(docs) == {"city.schema.json", "profile.schema.json", "site.schema.json", "camera.schema.json",
-                         "camera-models.schema.json"}
+                         "camera-models.schema.json", "stream.schema.json"}
     for doc in docs.values():
         jsonschema.Draft202012Validator.check_schema(doc)
     s = schemas()
     jsonschema.validate(yaml.safe_load((EXAMPLE / "city.yml").read_text()), s["city"])
     jsonschema.validate(yaml.safe_load((EXAMPLE / "profiles" / "ward.yml").read_text()), s["profile"])
     jsonschema.validate(yaml.safe_load((EXAMPLE / "camera-models.yml").read_text()), s["camera-models"])
+    import csv
+
+    for row in csv.DictReader((EXAMPLE / "streams.lock.csv").open(encoding="utf-8")):
+        jsonschema.validate({k: v for k, v in row.items() if v}, s["stream"])
     bad = yaml.safe_load((EXAMPLE / "city.yml").read_text()) | {"colour": "blue"}
     try:
         jsonschema.validate(bad, s["city"])

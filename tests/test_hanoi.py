@@ -102,6 +102,8 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
             _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
             assert not mismatch and not errors
             stack.extend(c.subdirs.values())
+    for name in ("camera-models.yml", "streams.lock.csv"):
+        assert (HANOI / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_every_hanoi_camera_gets_a_profile_and_every_model_a_catalog_entry(hanoi) -> None:  # type: ignore[no-untyped-def]

@@ -262,3 +262,86 @@ def test_generated_camera_password_must_meet_the_city_minimum(inventory: Path) -
     edit(inventory / "city.yml", "  https_only: true\n", "  https_only: true\ncameras: {password_length: 10}\n")
     errs = problems(inventory)
     assert has(errs, "city.yml", "cameras.password_length (10) is below security.camera_password_min_length (12)")
+
+
+# --- stream paths: the model's documented one, the one the camera reported, or an explicit stream_url -------
+
+
+def test_camera_without_a_known_stream_path_is_refused(inventory: Path) -> None:
+    lock = inventory / "streams.lock.csv"
+    lock.write_text("\n".join(line for line in lock.read_text().splitlines() if not line.startswith("ht-c02,")) + "\n")
+    errs = problems(inventory)
+    assert has(errs, "hang-trong.csv:3:1: camera 'ht-c02': no RTSP path is known for VNPT Technology ONE SmartCam C2",
+               "camkit cameras audit --site hang-trong", "streams.lock.csv", "stream_url", "rtsp_path_source")
+    assert len([e for e in errs if "no RTSP path" in e]) == 1  # its neighbours have rows; tn36 is pushed, not pulled
+
+
+def test_an_explicit_stream_url_needs_no_lock_row(inventory: Path) -> None:
+    lock = inventory / "streams.lock.csv"
+    lock.write_text("\n".join(line for line in lock.read_text().splitlines() if not line.startswith("ht-c02,")) + "\n")
+    csv_path = inventory / "cameras" / "hang-trong.csv"
+    rows = csv_path.read_text("utf-8").splitlines()
+    i = next(n for n, r in enumerate(rows) if r.startswith("ht-c02,"))
+    cells = rows[i].split(",")
+    cells[rows[0].split(",").index("stream_url")] = "rtsp://10.0.0.197:554/live/main"
+    rows[i] = ",".join(cells)
+    csv_path.write_text("\n".join(rows) + "\n", "utf-8")
+    assert load(inventory).camera_index["ht-c02"].stream_url
+
+
+def test_documented_path_needs_its_source_and_is_never_a_bare_slash(inventory: Path) -> None:
+    edit(inventory / "camera-models.yml", '    rtsp_path_source: "Axis VAPIX RTSP API: /axis-media/media.amp (default stream)"\n',
+         "")
+    edit(inventory / "camera-models.yml", 'rtsp_path: "/cam/realmonitor?channel=1&subtype=0"', 'rtsp_path: "/"')
+    errs = problems(inventory)
+    assert has(errs, "camera-models.yml:", "rtsp_path needs rtsp_path_source")
+    assert has(errs, "camera-models.yml:", "rtsp_path: String should match pattern")
+
+
+@pytest.mark.parametrize("row, why", [
+    ("ht-c01,/live,onvif,,", "camera 'ht-c01' is listed twice"),
+    ("hk-c04,/,onvif,,", "stream of 'hk-c04': "),
+    ("hk-c04,/a b,onvif,,", "stream of 'hk-c04': "),
+    ("hk-c04,/\x1b[31mred,onvif,,", "stream of 'hk-c04': "),
+    ("hk-c04,/<script>,onvif,,", "stream of 'hk-c04': "),
+    ("hk-c04,/live,guessed,,", "stream of 'hk-c04': "),
+    ("hk-c04,/live,onvif,,yesterday", "stream of 'hk-c04': "),
+])
+def test_stream_lock_rows_are_checked(inventory: Path, row: str, why: str) -> None:
+    with (inventory / "streams.lock.csv").open("a", encoding="utf-8") as f:
+        f.write(row + "\n")
+    errs = problems(inventory)
+    assert has(errs, "streams.lock.csv:", why), errs
+
+
+@pytest.mark.parametrize("target", ["sites/hang-bac.yml", "cameras/hang-bac.csv", "streams.lock.csv",
+                                    "ipplan.lock.yml"])
+def test_symlinked_and_fifo_inventory_files_are_refused_without_reading_them(inventory: Path, tmp_path: Path,
+                                                                             target: str) -> None:
+    import os
+
+    victim = inventory / target
+    outside = tmp_path / "outside"
+    outside.write_bytes(victim.read_bytes())
+    victim.unlink()
+    victim.symlink_to(outside)
+    assert has(problems(inventory), target, "file is a symbolic link", "commit the file itself")
+    victim.unlink()
+    os.mkfifo(victim)  # reading a FIFO would block for ever: it must be refused before any read
+    assert has(problems(inventory), target, "not a regular file")
+
+
+def test_a_stream_row_of_a_removed_camera_is_ignored_and_dropped_by_the_next_record(inventory: Path) -> None:
+    from camkit.cameras.onvif import CameraResult
+    from camkit.cameras.site import record_streams
+
+    lock = inventory / "streams.lock.csv"
+    with lock.open("a", encoding="utf-8") as f:
+        f.write("zz-c99,/live,onvif,,\n")
+    inv = load(inventory)
+    assert "zz-c99" not in inv.streams and "ht-c01" in inv.streams
+    r = CameraResult("hk-c04", "audit", stream={"path": "/axis-media/media.amp", "profile": "p1", "port": 554})
+    assert record_streams(lock, [r], set(inv.camera_index), today="2026-01-02") == 2  # one added, one dropped
+    text = lock.read_text()
+    assert "zz-c99" not in text and "hk-c04,/axis-media/media.amp,onvif,p1,2026-01-02" in text
+    assert record_streams(lock, [r], set(inv.camera_index)) == 0 and lock.read_text() == text

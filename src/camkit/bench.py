@@ -249,7 +249,8 @@ def cameras(inventory: Path, site: str = "so-tbxh", count: int = 1000, runs: int
                 eps = json.loads(ep.read_text())
                 for mode, sink in (("apply", apply_s), ("audit", audit_s)):
                     opts = RunOptions(mode, out=tmp / f"{mode}{n}", controller=me, concurrency=concurrency)
-                    sr = execute(inv, plan, store, site, opts, eps, limit=count, workers=workers)
+                    sr = execute(inv, plan, store, site, opts, eps, limit=count, workers=workers,
+                                 streams_lock=tmp / f"streams{n}.csv")  # never the inventory's own lock
                     sink.append(sr.seconds)
                     statuses.append(f"{mode} {sr.counts}")
                     if not sr.ok:

@@ -780,7 +780,7 @@ def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
 def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpoints: Path | None,
                 out_dir: Path | None, concurrency: int, call_timeout: float, camera_timeout: float, retries: int,
                 cameras: tuple[str, ...], limit: int | None, controller: str | None, resume: bool,
-                workers: int = 1) -> None:
+                workers: int = 1, streams_lock: Path | None = None) -> None:
     from camkit.cameras.onvif import RunOptions
     from camkit.cameras.site import execute
     from camkit.secrets import Store
@@ -802,7 +802,7 @@ def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpo
                       TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
             task = progress.add_task(f"{mode} {site}", total=total)
             sr = execute(inv, plan, st, site, opts, eps, cameras, limit,
-                         progress=lambda r: progress.advance(task), workers=workers)
+                         progress=lambda r: progress.advance(task), workers=workers, streams_lock=streams_lock)
     except InventoryError as exc:
         fail(exc, False)
     table = Table(title=f"camkit cameras {mode} {site}")
@@ -816,6 +816,11 @@ def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpo
     out.print(table)
     out.print(f"{len(sr.results)} cameras in {sr.seconds:.1f} s: "
               + ", ".join(f"{k} {v}" for k, v in sr.counts.items()) + f"; results in {dest}")
+    if sr.streams_recorded:
+        from camkit.loader import STREAMS_NAME
+
+        out.print(f"{sr.streams_recorded} main-stream path(s) recorded in "
+                  f"{escape(str(streams_lock or inv.root / STREAMS_NAME))}: commit it, the next render pulls them")
     if not sr.ok:
         sys.exit(1)
 
@@ -839,6 +844,9 @@ def _camera_options(f: Any) -> Any:
         click.option("--limit", type=click.IntRange(1), default=None, help="only the first N cameras of the site"),
         click.option("--workers", type=click.IntRange(1, 64), default=min(8, os.cpu_count() or 1), show_default=True,
                      help="processes the cameras are sharded over (the ONVIF client is CPU-bound)"),
+        click.option("--streams-lock", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="where the main-stream paths the cameras report (ONVIF GetStreamUri) are recorded "
+                          "(default: the inventory's streams.lock.csv; commit it)"),
     ]):
         f = opt(f)
     return f
@@ -851,23 +859,23 @@ def _camera_options(f: Any) -> Any:
 @click.option("--no-resume", is_flag=True, help="redo cameras a previous run already finished")
 def cameras_apply(inventory: Path, site: str, store: Path | None, endpoints: Path | None, out_dir: Path | None,
                   concurrency: int, call_timeout: float, camera_timeout: float, retries: int,
-                  cameras: tuple[str, ...], limit: int | None, workers: int, controller_address: str | None,
-                  no_resume: bool) -> None:
+                  cameras: tuple[str, ...], limit: int | None, workers: int, streams_lock: Path | None,
+                  controller_address: str | None, no_resume: bool) -> None:
     """Bring the site's cameras to their hardened profile; change only what differs. Exit 1 if any camera
     failed or has settings it could not apply."""
     _camera_run("apply", inventory, site, store, endpoints, out_dir, concurrency, call_timeout, camera_timeout,
-                retries, cameras, limit, controller_address, not no_resume, workers)
+                retries, cameras, limit, controller_address, not no_resume, workers, streams_lock)
 
 
 @cameras_group.command("audit")
 @_camera_options
 def cameras_audit(inventory: Path, site: str, store: Path | None, endpoints: Path | None, out_dir: Path | None,
                   concurrency: int, call_timeout: float, camera_timeout: float, retries: int,
-                  cameras: tuple[str, ...], limit: int | None, workers: int) -> None:
+                  cameras: tuple[str, ...], limit: int | None, workers: int, streams_lock: Path | None) -> None:
     """Read every camera back: drift against the profile and the 724/QCVN 135 compliance matrix
     (audit.json, audit.md). Exit 1 on any drift or failure."""
     _camera_run("audit", inventory, site, store, endpoints, out_dir, concurrency, call_timeout, camera_timeout,
-                retries, cameras, limit, None, False, workers)
+                retries, cameras, limit, None, False, workers, streams_lock)
 
 
 @cameras_group.command("simulate")
@@ -893,7 +901,7 @@ def cameras_simulate(inventory: Path, site: str, endpoints: Path, factory_passwo
     except InventoryError as exc:
         fail(exc, False)
     password = factory_password_file.read_text("utf-8").strip()
-    simulate(settings, select(settings, (), limit), password, _read_json(quirks, "quirks") or {}, endpoints,
+    simulate(inv, settings, select(settings, (), limit), password, _read_json(quirks, "quirks") or {}, endpoints,
              base_port)
 
 

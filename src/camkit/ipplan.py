@@ -75,13 +75,17 @@ class LockFile(BaseModel):
 
 def read_lock(path: Path, name: str) -> LockFile:
     """Read the lock; it is machine-written, so it is parsed fast and checked by schema only."""
-    if not path.exists():
+    from camkit.sources import SourceError, diagnostics_of, read_text
+
+    if not path.exists() and not path.is_symlink():
         return LockFile()
     problems: list[Diagnostic] = []
-    if path.stat().st_size > MAX_LOCK_BYTES:
-        raise InventoryError([Diagnostic(Position(name), f"lock file over {MAX_LOCK_BYTES} bytes")])
     try:
-        data = yaml.load(path.read_bytes().decode("utf-8"), Loader=_Loader)  # noqa: S506 - safe loader
+        text = read_text(path, MAX_LOCK_BYTES, name)  # a link, a FIFO or an oversized lock is refused, not read
+    except SourceError as exc:
+        raise InventoryError(diagnostics_of(exc)) from exc
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
         return LockFile.model_validate(data or {})
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         problems.append(Diagnostic(Position(name), f"unreadable lock file: {exc}",

@@ -7,6 +7,8 @@ Layout of an inventory (the folder decides the document type):
     cameras/**/<site>.csv the camera registry of one site (file stem = site id)
     camera-models.yml     the camera model catalog: minimum firmware and ONVIF capabilities per model
     ipplan.lock.yml       allocations kept stable across runs (written by `camkit plan --write-lock`)
+    streams.lock.csv      each camera's main-stream path as the camera reported it over ONVIF GetStreamUri
+                          (written by `camkit cameras apply|audit`)
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from camkit.model import (
     Profile,
     Site,
     SiteKind,
+    StreamRecord,
 )
 from camkit.ipplan import LOCK_NAME, LockFile, read_lock
 from camkit.sources import Document, SourceError, diagnostics_of, display_name, load_csv, load_yaml
 
 MODELS_NAME = "camera-models.yml"
+STREAMS_NAME = "streams.lock.csv"
+STREAM_COLUMNS = ["id", "path", "source", "profile", "observed"]
 MERGED_KEYS = ("uplink", "servers", "switches", "operators")
 
 
@@ -51,6 +56,16 @@ class Inventory:
     lock: LockFile = field(default_factory=LockFile)
     models: dict[str, CameraModelSpec] = field(default_factory=dict)  # "vendor/model" (camera-models.yml)
     positions: dict[str, Position] = field(default_factory=dict)  # "city.<key>", "site.<id>[.networks.<role>]"
+    streams: dict[str, StreamRecord] = field(default_factory=dict)  # camera id -> streams.lock.csv row
+
+    def stream_path(self, cam: Camera) -> str | None:
+        """The camera's main-stream path: what the camera reported (streams.lock.csv), else its model's documented
+        path; None if neither is known (validation refuses such a camera unless it has a stream_url)."""
+        rec = self.streams.get(cam.id)
+        if rec is not None:
+            return rec.path
+        spec = self.models.get(f"{cam.vendor}/{cam.model}")
+        return spec.rtsp_path if spec is not None and spec.rtsp_path else None
 
     @cached_property
     def cameras_by_site(self) -> dict[str, tuple[Camera, ...]]:
@@ -258,6 +273,21 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
                     out.add(pos, f"camera '{cam.id}': {cam.vendor} {cam.model} does not support codec '{cam.codec}'",
                             f"{MODELS_NAME} lists {', '.join(model.codecs)}")
 
+    # stream lock (machine-written by `camkit cameras apply|audit`, but committed: checked like a registry)
+    streams = _load_streams(root / STREAMS_NAME, name(root / STREAMS_NAME), camera_lines, out)
+    kinds = {sid: s.kind for sid, s in sites.items()}
+    for cam in cameras:
+        if cam.stream_url or cam.id in streams or kinds.get(cam.site) is SiteKind.private_system:
+            continue  # a private system's cameras are pushed by its recorder, not pulled
+        spec = models.get(f"{cam.vendor}/{cam.model}")
+        if spec is not None and spec.rtsp_path:
+            continue
+        out.add(camera_lines[cam.id + "\0" + cam.site],
+                f"camera '{cam.id}': no RTSP path is known for {cam.vendor} {cam.model}",
+                f"record the camera's own with `camkit cameras audit --site {cam.site}` (ONVIF GetStreamUri, "
+                f"written to {STREAMS_NAME}), set its stream_url, or give the model rtsp_path and rtsp_path_source "
+                f"in {MODELS_NAME} from the vendor's documentation")
+
     # lock file (machine-written, read by schema only)
     lock = LockFile()
     try:
@@ -288,7 +318,39 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
             positions[f"site.{sid}.networks.{role.value}"] = doc.position(("networks", role.value, "subnet"))
     return Inventory(root=root, city=city, profiles=profiles, sites=ordered_sites,
                      cameras=tuple(sorted(cameras, key=lambda c: (c.site, c.id))), lock=lock, models=models,
-                     positions=positions)
+                     positions=positions, streams=streams)
+
+
+def _load_streams(path: Path, fname: str, camera_lines: dict[str, Position],
+                  out: Collector) -> dict[str, StreamRecord]:
+    if not path.exists() and not path.is_symlink():
+        return {}
+    try:
+        table = load_csv(path, fname, STREAM_COLUMNS[:3], STREAM_COLUMNS[3:])
+    except SourceError as exc:
+        out.extend(diagnostics_of(exc))
+        return {}
+    col = {h: i + 1 for i, h in enumerate(table.header)}
+    known = {key.split("\0")[0] for key in camera_lines}
+    streams: dict[str, StreamRecord] = {}
+    for line, row in table.rows:
+        try:
+            rec = StreamRecord.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                field_name = str(err["loc"][0]) if err["loc"] else ""
+                message, hint = _format_pydantic(err)
+                out.add(Position(fname, line, col.get(field_name, 1)),
+                        f"stream of '{row.get('id', '?')}': {message}",
+                        hint or f"rows are written by `camkit cameras audit`; restore {fname} from version control")
+            continue
+        if rec.id in streams:
+            out.add(Position(fname, line, 1), f"camera '{rec.id}' is listed twice", "keep one row per camera")
+        elif rec.id not in known:
+            continue  # the camera left the registry: its row is harmless, the next `cameras audit` drops it
+        else:
+            streams[rec.id] = rec
+    return streams
 
 
 def _merge_site(doc: Document, profiles: dict[str, Profile], profile_docs: dict[str, Document],

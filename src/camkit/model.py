@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 Slug = Annotated[str, Field(pattern=SLUG, description="lower-case id: letters, digits, '-' (max 63)")]
+# An RTSP path and query as RFC 3986 allows them (pchar, "/", "?"): never a bare "/", no spaces, no escapes
+RTSP_PATH_PATTERN = r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?$"
+RTSP_PATH_MAX = 256
 ProfileId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="profile id, e.g. 'ward'")]
 
 
@@ -614,14 +617,34 @@ class CameraModelSpec(Strict):
     advanced_security: bool = False
     max_resolution_mp: float | None = Field(default=None, ge=1, le=33)
     codecs: list[CodecName] = Field(default_factory=lambda: ["h264", "h265"], min_length=1)
-    rtsp_path: str = Field(default="/", pattern=r"^/\S*$",
-                           description="main-stream RTSP path (ONVIF GetStreamUri tells it); a camera's stream_url wins")
+    rtsp_path: str = Field(default="", pattern=RTSP_PATH_PATTERN, max_length=RTSP_PATH_MAX,
+                           description="main-stream RTSP path from the vendor's documentation (never '/'); empty: "
+                                       "unknown, each camera's comes from ONVIF GetStreamUri (streams.lock.csv) "
+                                       "or its stream_url")
     rtsp_path_source: str = Field(default="", description="where rtsp_path comes from (the vendor's documentation)")
     vulnerability_disclosure: str = Field(default="", description="vendor's vulnerability disclosure page (QCVN 135)")
+
+    @model_validator(mode="after")
+    def _path_has_a_source(self) -> "CameraModelSpec":
+        if self.rtsp_path and not self.rtsp_path_source.strip():
+            raise ValueError("rtsp_path needs rtsp_path_source: name the vendor document it comes from")
+        return self
 
     @property
     def key(self) -> str:
         return f"{self.vendor}/{self.model}"
+
+
+class StreamRecord(Strict):
+    """One row of streams.lock.csv: a camera's main stream as the camera itself reported it."""
+
+    id: Slug
+    path: str = Field(pattern=RTSP_PATH_PATTERN, min_length=2, max_length=RTSP_PATH_MAX,
+                      description="path and query of the main profile's ONVIF GetStreamUri (no host, no credentials)")
+    profile: str = Field(default="", max_length=64, pattern=r"^[\w.:-]*$", description="the ONVIF media profile token")
+    source: Literal["onvif", "synthetic"] = Field(description="onvif: read from the camera by `camkit cameras "
+                                                             "apply|audit`; synthetic: generated for a test city")
+    observed: str = Field(default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="date the path was first seen")
 
 
 class CameraModels(Strict):

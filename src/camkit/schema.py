@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from camkit.model import CAMERA_OPTIONAL, CAMERA_REQUIRED, Camera, CameraModels, City, Profile, Site
+from camkit.model import CAMERA_OPTIONAL, CAMERA_REQUIRED, Camera, CameraModels, City, Profile, Site, StreamRecord
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -20,7 +20,10 @@ def schemas() -> dict[str, dict[str, Any]]:
         "site": Site.model_json_schema(),
         "camera": camera,
         "camera-models": CameraModels.model_json_schema(),
+        "stream": StreamRecord.model_json_schema(),
     }
+    out["stream"]["description"] = ("One row of streams.lock.csv (columns id, path, source, profile, observed), "
+                                    "written by `camkit cameras apply|audit` from ONVIF GetStreamUri")
     for name, doc in out.items():
         doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         doc["$id"] = f"https://camkit.invalid/schema/{name}.schema.json"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,20 +64,33 @@ def display_name(path: Path, root: Path | None) -> str:
 
 
 def read_text(path: Path, limit: int, name: str) -> str:
-    """Read a file as strict UTF-8 under a size limit, or raise one clear SourceError."""
+    """Read a regular file as strict UTF-8 under a size limit, or raise one clear SourceError.
+
+    Inventory files come from pull requests: a symbolic link (it could point anywhere on the machine), a FIFO or a
+    device (reading one blocks for ever) is refused before a byte is read, and never more than `limit` is read."""
     try:
-        size = path.stat().st_size
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SourceError(Diagnostic(Position(name), "file is a symbolic link",
+                                         "commit the file itself: inventory files must be regular files")) from exc
         raise SourceError(Diagnostic(Position(name), f"cannot read file: {exc.strerror}")) from exc
-    if size > limit:
-        raise SourceError(
-            Diagnostic(
-                Position(name),
-                f"file is {size} bytes, over the {limit} byte limit for this kind of file",
-                "split it (one site per file, one camera CSV per site)",
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(Diagnostic(Position(name), "not a regular file (a FIFO, socket, device or folder)",
+                                         "commit a regular file under this name"))
+        if st.st_size > limit:
+            raise SourceError(
+                Diagnostic(
+                    Position(name),
+                    f"file is {st.st_size} bytes, over the {limit} byte limit for this kind of file",
+                    "split it (one site per file, one camera CSV per site)",
+                )
             )
-        )
-    raw = path.read_bytes()
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise SourceError(Diagnostic(Position(name), f"file grew over the {limit} byte limit while being read"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

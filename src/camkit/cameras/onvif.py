@@ -22,13 +22,16 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from camkit.cameras.accounts import CameraCredentials, Login
 from camkit.cameras.profile import EAP_TLS, LEVELS, ONVIF_LEVEL, CameraProfile, SiteCameraSettings, firmware_ok
+from camkit.model import RTSP_PATH_MAX, RTSP_PATH_PATTERN
 
 for _name in ("onvif", "zeep", "zeep.client", "zeep.transports", "zeep.wsdl", "aiohttp"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -325,6 +328,8 @@ async def observe(s: Session, prof: CameraProfile, known: dict[str, Any] | None 
                           "gov": c.H264.GovLength if c.H264 is not None else None, "_raw": c}
     except Unsupported:
         obs["encoder"] = "unsupported"
+    obs["stream"] = "unsupported" if obs["encoder"] == "unsupported" else await _maybe(
+        lambda: _main_stream(s, obs["encoder"]["token"]))
     if prof.advanced_security:
         try:
             tls = await s.security("TLSServerBinding")
@@ -333,6 +338,35 @@ async def observe(s: Session, prof: CameraProfile, known: dict[str, Any] | None 
         except Unsupported:
             obs["tls"] = "unsupported"
     return obs
+
+
+_PATH_OK = re.compile(RTSP_PATH_PATTERN)
+
+
+async def _main_stream(s: Session, encoder_token: str) -> dict[str, Any]:
+    """The main profile (the one using the encoder camkit governs; else the first) and its RTSP URI's path and
+    query, as GetStreamUri reports them. A path the VMS could not use (empty, '/', spaces, escapes, over-long) is
+    reported as such and never recorded."""
+    media = await s.media()
+    profiles = list(await s.call(media, "GetProfiles") or [])
+    if not profiles:
+        raise Unsupported("no media profile")
+    main = next((p for p in profiles if p.VideoEncoderConfiguration is not None
+                 and p.VideoEncoderConfiguration.token == encoder_token), profiles[0])
+    resp = await s.call(media, "GetStreamUri", {"StreamSetup": {"Stream": "RTP-Unicast",
+                                                                "Transport": {"Protocol": "RTSP"}},
+                                                "ProfileToken": main.token})
+    uri = str(getattr(resp, "Uri", "") or "")
+    try:
+        u = urlsplit(uri)
+        port = u.port
+    except ValueError:
+        u, port = urlsplit(""), None
+    path = u.path + (f"?{u.query}" if u.query else "")
+    ok = (u.scheme in ("rtsp", "rtsps") and len(path) >= 2 and len(path) <= RTSP_PATH_MAX
+          and _PATH_OK.fullmatch(path) is not None and "@" not in u.netloc)
+    return {"path": path if ok else None, "profile": str(main.token)[:64], "port": port,
+            "problem": None if ok else f"GetStreamUri gave no usable RTSP path ({uri[:80]!r})"}
 
 
 # --- one camera -----------------------------------------------------------------------------------
@@ -352,6 +386,7 @@ class CameraResult:
     attempts: int = 0
     seconds: float = 0.0
     profile_sha256: str = ""
+    stream: dict[str, Any] | None = None  # the main stream GetStreamUri reported: path, profile, port
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -365,11 +400,12 @@ def profile_digest(common: str, prof: CameraProfile) -> str:
 
 class CameraJob:
     def __init__(self, settings: SiteCameraSettings, prof: CameraProfile, target: Target, creds: CameraCredentials,
-                 call_timeout: float, controller: str | None):
+                 call_timeout: float, controller: str | None, stream_path: str | None = None):
         self.settings, self.prof, self.target, self.creds = settings, prof, target, creds
         self.call_timeout = call_timeout
         self.controller = controller
         self.want = expected(settings, prof)
+        self.want["stream"] = stream_path  # where the VMS pulls it today (stream lock, else the model's path)
         self.allowed = [ipaddress.ip_network(c) for c in self.want["ip_filter"]["ipv4"]]
 
     # logins, in order of preference
@@ -466,6 +502,10 @@ class CameraJob:
 
         obs = await observe(s, self.prof, {"users": [], "protocols": list(protos.values())})
         r.firmware = obs["firmware"]
+        _record_stream(obs, r)
+        if r.stream is None and not want.get("stream"):
+            unsupported("stream", "GetStreamUri gave no usable main-stream path and none is documented for the model: "
+                        "set the camera's stream_url")
 
         # 4. discovery
         if obs["discovery"] == "unsupported":
@@ -593,7 +633,14 @@ class CameraJob:
         finally:
             await s.close()
         r.firmware = obs["firmware"]
+        _record_stream(obs, r)
         evaluate(self.want, obs, logins, self.creds, self.settings, self.prof, r, criteria)
+
+
+def _record_stream(obs: dict[str, Any], r: CameraResult) -> None:
+    st = obs.get("stream")
+    if isinstance(st, dict) and st["path"]:
+        r.stream = {k: st[k] for k in ("path", "profile", "port")}
 
 
 def evaluate(want: dict[str, Any], obs: dict[str, Any], logins: dict[str, bool], creds: CameraCredentials,
@@ -670,6 +717,13 @@ def evaluate(want: dict[str, Any], obs: dict[str, Any], logins: dict[str, bool],
         checks["encoder"] = "fail" if differs else "pass"
         if differs:
             drift("encoder", {k: want["encoder"][k] for k in sorted(differs)}, {k: got[k] for k in sorted(differs)})
+    st = obs.get("stream")
+    if st == "unsupported" or st is None:
+        drift("stream", want.get("stream"), "GetStreamUri not supported: set the camera's stream_url")
+    elif st["path"] is None:
+        drift("stream", want.get("stream"), st["problem"])
+    elif want.get("stream") and st["path"] != want["stream"]:
+        drift("stream", want["stream"], st["path"])  # recorded in the stream lock: the next render pulls this
     if want["min_firmware"] is None:
         checks["firmware"] = "manual"
     else:
@@ -720,7 +774,9 @@ def _unfinished(summary: Path) -> bool:
 
 async def run(settings: SiteCameraSettings, profiles: list[CameraProfile], targets: dict[str, Target],
               creds: Callable[[str], CameraCredentials], opts: RunOptions, criteria: list[dict[str, Any]],
-              progress: Callable[[CameraResult], None] | None = None) -> list[CameraResult]:
+              progress: Callable[[CameraResult], None] | None = None,
+              streams: dict[str, str | None] | None = None) -> list[CameraResult]:
+    """`streams`: camera id -> the path the VMS pulls it from today (audit reports a camera that says otherwise)."""
     await warm_up()
     sem = asyncio.Semaphore(opts.concurrency)
     common = json.dumps(settings.common(), sort_keys=True, default=str)
@@ -752,7 +808,9 @@ async def run(settings: SiteCameraSettings, profiles: list[CameraProfile], targe
                 for attempt in range(1, opts.retries + 2):
                     r.attempts = attempt
                     r.changed, r.not_applied, r.drift, r.compliance, r.error = [], [], [], {}, None
-                    job = CameraJob(settings, prof, target, creds(prof.id), opts.call_timeout, opts.controller)
+                    r.stream = None
+                    job = CameraJob(settings, prof, target, creds(prof.id), opts.call_timeout, opts.controller,
+                                    (streams or {}).get(prof.id))
                     try:
                         if opts.mode == "apply":
                             await asyncio.wait_for(job.apply(r), opts.camera_timeout)

@@ -8,7 +8,7 @@ HTTPS); turning HTTP off over ONVIF closes its HTTP port, as a camera does.
 
 Per-camera quirks (a JSON object per camera id or "vendor/model"):
     {"unsupported": ["SetDiscoveryMode"], "fault": {"SetNTP": "ter:InvalidArgVal"}, "delay_s": {"GetUsers": 5},
-     "no_advanced_security": true, "no_dot1x": true, "firmware": "1.0.0"}
+     "no_advanced_security": true, "no_dot1x": true, "firmware": "1.0.0", "stream_path": "/Streaming/Channels/101"}
 
 A control endpoint (http://127.0.0.1:<control port>/) lets tests read a camera's state (GET /state/<id>),
 factory-reset it (POST /reset/<id>) and change quirks (POST /quirks/<id>, JSON body).
@@ -45,6 +45,11 @@ TT = "http://www.onvif.org/ver10/schema"
 NS = f'xmlns:s="{SOAP}" xmlns:tds="{TDS}" xmlns:trt="{TRT}" xmlns:tas="{TAS}" xmlns:tt="{TT}" ' \
      'xmlns:ter="http://www.onvif.org/ver10/error"'
 PRE_AUTH = {"GetSystemDateAndTime"}
+MAIN_PROFILE = "prof-main"
+# What a simulated camera's GetStreamUri reports when no quirk sets it: `camkit cameras simulate` sets each camera's
+# to its model's documented rtsp_path; a model without one (VNPT Technology, Viettel) answers this made-up path,
+# which is only ever the SIMULATOR's answer, never a vendor's
+SIMULATED_STREAM_PATH = "/simulated/main"
 CLOCK_SKEW_S = 300  # WS-Security Created must be within this of the device clock
 
 
@@ -71,6 +76,7 @@ class SimCamera:
     https_port: int = 0
     quirks: dict[str, Any] = field(default_factory=dict)
     factory_encoding: str = "H264"  # the model's default codec
+    stream_path: str = SIMULATED_STREAM_PATH  # what GetStreamUri reports for the main profile (quirk "stream_path")
     state: dict[str, Any] = field(default_factory=dict)
     sites: dict[str, web.TCPSite] = field(default_factory=dict)
 
@@ -139,6 +145,7 @@ class Simulator:
         self.control_port = 0
         self._ssl: ssl.SSLContext | None = None
         self._app_runner: web.AppRunner | None = None
+        self._stopping = False
 
     # --- set-up ------------------------------------------------------------------------------------
 
@@ -150,7 +157,8 @@ class Simulator:
                         resolution=(profile.encoder.width, profile.encoder.height),
                         advanced_security=profile.advanced_security and not q.get("no_advanced_security"),
                         dot1x=not q.get("no_dot1x"), quirks=q,
-                        factory_encoding=profile.encoder.encoding)
+                        factory_encoding=profile.encoder.encoding,
+                        stream_path=q.get("stream_path") or SIMULATED_STREAM_PATH)
         n = len(self.cameras)
         cam.http_port, cam.https_port = self.base_port + 2 * n, self.base_port + 2 * n + 1
         cam.factory_reset()
@@ -183,6 +191,8 @@ class Simulator:
 
     async def _sync_listeners(self, cam: SimCamera) -> None:
         """A disabled protocol's port refuses connections (its listener is stopped), as on a camera."""
+        if self._stopping:
+            return  # a protocol change still pending when the simulator is told to stop
         for scheme, proto in (("http", "HTTP"), ("https", "HTTPS")):
             want = cam.state["protocols"][proto]["enabled"]
             site = cam.sites.get(scheme)
@@ -205,6 +215,7 @@ class Simulator:
                             for c in self.cameras.values()}}
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._app_runner is not None:
             await self._app_runner.cleanup()
         for r in self.runners:
@@ -501,6 +512,39 @@ class Simulator:
 
     # media
 
+    @staticmethod
+    def _encoder_body(e: dict[str, Any]) -> str:
+        h264 = (f"<tt:H264><tt:GovLength>{e['gov']}</tt:GovLength><tt:H264Profile>High</tt:H264Profile></tt:H264>"
+                if e["encoding"] == "H264" else "")
+        return (f"<tt:Name>{e['name']}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>{e['encoding']}</tt:Encoding>"
+                f"<tt:Resolution><tt:Width>{e['width']}</tt:Width><tt:Height>{e['height']}</tt:Height></tt:Resolution>"
+                f"<tt:Quality>{e['quality']}</tt:Quality><tt:RateControl><tt:FrameRateLimit>{e['fps']}"
+                f"</tt:FrameRateLimit><tt:EncodingInterval>{e['interval']}</tt:EncodingInterval><tt:BitrateLimit>"
+                f"{e['bitrate']}</tt:BitrateLimit></tt:RateControl>{h264}<tt:Multicast><tt:Address><tt:Type>IPv4"
+                "</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>1"
+                "</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast><tt:SessionTimeout>PT60S"
+                "</tt:SessionTimeout>")
+
+    def op_GetProfiles(self, cam: SimCamera, el: etree._Element, _r: web.Request) -> str:
+        # a sub stream first (as many cameras list them), then the main profile that uses the main encoder
+        e = cam.state["encoder"]
+        return ("<trt:GetProfilesResponse><trt:Profiles token=\"prof-sub\" fixed=\"true\"><tt:Name>SubStream"
+                "</tt:Name></trt:Profiles>"
+                f"<trt:Profiles token=\"{MAIN_PROFILE}\" fixed=\"true\"><tt:Name>MainStream</tt:Name>"
+                f"<tt:VideoEncoderConfiguration token=\"{e['token']}\">{self._encoder_body(e)}"
+                "</tt:VideoEncoderConfiguration></trt:Profiles></trt:GetProfilesResponse>")
+
+    def op_GetStreamUri(self, cam: SimCamera, el: etree._Element, request: web.Request) -> str:
+        token = _text(el, f"{{{TRT}}}ProfileToken")
+        if token not in (MAIN_PROFILE, "prof-sub"):
+            raise Fault("ter:InvalidArgVal/ter:NoProfile", "no such media profile")
+        path = cam.stream_path if token == MAIN_PROFILE else cam.stream_path.rstrip("/") + "/sub"
+        host = (request.host or "127.0.0.1").rsplit(":", 1)[0]
+        uri = f"rtsp://{host}:{cam.state['protocols']['RTSP']['port']}{path}"
+        return (f"<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{escape(uri)}</tt:Uri><tt:InvalidAfterConnect>false"
+                "</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S"
+                "</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>")
+
     def op_GetVideoEncoderConfigurations(self, cam: SimCamera, el: etree._Element, _r: web.Request) -> str:
         e = cam.state["encoder"]
         h264 = (f"<tt:H264><tt:GovLength>{e['gov']}</tt:GovLength><tt:H264Profile>High</tt:H264Profile></tt:H264>"
@@ -582,11 +626,16 @@ class Simulator:
 
 
 async def serve(profiles: list[CameraProfile], factory_password: str, quirks: dict[str, dict[str, Any]],
-                endpoints_file: Path, host: str = "127.0.0.1", base_port: int = 20000) -> None:
-    """Run until SIGTERM/SIGINT; write the endpoint map once listening (atomically)."""
+                endpoints_file: Path, host: str = "127.0.0.1", base_port: int = 20000,
+                stream_paths: dict[str, str] | None = None) -> None:
+    """Run until SIGTERM/SIGINT; write the endpoint map once listening (atomically). `stream_paths`: camera id ->
+    the path its GetStreamUri reports (its model's documented one) unless a quirk says otherwise."""
     sim = Simulator(host, base_port)
     for p in profiles:
-        sim.add(p, factory_password, quirks.get(p.id) or quirks.get(f"{p.vendor}/{p.model}"))
+        q = dict(quirks.get(p.id) or quirks.get(f"{p.vendor}/{p.model}") or {})
+        if (stream_paths or {}).get(p.id):
+            q.setdefault("stream_path", stream_paths[p.id])  # type: ignore[index]
+        sim.add(p, factory_password, q)
     await sim.start()
     tmp = endpoints_file.with_name(endpoints_file.name + ".tmp")
     tmp.write_text(json.dumps(sim.endpoints(), indent=1, sort_keys=True), "utf-8")

@@ -3,12 +3,16 @@ per-camera result files, a summary and (audit) the compliance matrix in JSON and
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import json
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from camkit.access import AccessModel
 from camkit.cameras import criteria, loop_run
@@ -17,9 +21,11 @@ from camkit.cameras.onvif import CameraResult, RunOptions, run, targets_from
 from camkit.cameras.profile import CameraProfile, SiteCameraSettings, site_settings
 from camkit.flows import FlowMatrix
 from camkit.ipplan import Plan
-from camkit.loader import Inventory
+from camkit.diagnostics import InventoryError
+from camkit.loader import STREAM_COLUMNS, STREAMS_NAME, Inventory
 from camkit.render import md_table
 from camkit.secrets import Store
+from camkit.sources import SourceError, diagnostics_of, display_name, load_csv
 
 MARK = {"pass": "pass", "fail": "**FAIL**", "manual": "manual", "n/a": "n/a"}
 
@@ -39,6 +45,7 @@ class SiteRun:
     mode: str
     results: list[CameraResult]
     seconds: float
+    streams_recorded: int = 0  # rows of the stream lock this run added or changed
 
     @property
     def counts(self) -> dict[str, int]:
@@ -50,16 +57,23 @@ class SiteRun:
 
     def summary(self) -> dict[str, Any]:
         return {"site": self.site, "mode": self.mode, "cameras": len(self.results), "by_status": self.counts,
-                "seconds": round(self.seconds, 2),
+                "seconds": round(self.seconds, 2), "streams_recorded": self.streams_recorded,
                 "failed": {r.camera: r.error for r in self.results if r.status == "failed"},
                 "not_applied": {r.camera: r.not_applied for r in self.results if r.not_applied}}
 
 
 def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions, endpoints: dict[str, Any] | None,
             cameras: tuple[str, ...] = (), limit: int | None = None,
-            progress: Callable[[CameraResult], None] | None = None, workers: int = 1) -> SiteRun:
+            progress: Callable[[CameraResult], None] | None = None, workers: int = 1,
+            streams_lock: Path | None = None) -> SiteRun:
+    """Run apply or audit over the site's cameras; the main stream each camera reports is recorded in
+    `streams_lock` (the inventory's streams.lock.csv unless given)."""
     settings = settings_for(inv, plan, sid)
     profs = select(settings, cameras, limit)
+    cams = inv.camera_index
+    # where the VMS pulls each camera today: an explicit stream_url's path, else the lock's, else the model's
+    streams = {p.id: _url_path(cams[p.id].stream_url) if cams[p.id].stream_url else inv.stream_path(cams[p.id])
+               for p in profs}
     if opts.mode == "apply":
         # passwords exist in the (saved) store before any camera carries them
         if ensure_accounts(inv, store, [sid]):
@@ -68,13 +82,19 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
     targets = targets_from(settings, endpoints)
     t0 = time.perf_counter()
     if workers <= 1 or len(profs) < 2 * workers:
-        results = loop_run(run(settings, profs, targets, creds.__getitem__, opts, criteria(), progress))
+        results = loop_run(run(settings, profs, targets, creds.__getitem__, opts, criteria(), progress, streams))
     else:
-        results = _in_workers(settings, profs, targets, creds, opts, workers, progress)
+        results = _in_workers(settings, profs, targets, creds, opts, workers, progress, streams)
     out = SiteRun(sid, opts.mode, results, time.perf_counter() - t0)
+    out.streams_recorded = record_streams(streams_lock or inv.root / STREAMS_NAME, results, set(cams))
     if opts.out is not None:
         write_reports(inv, settings, out, opts.out)
     return out
+
+
+def _url_path(url: str | None) -> str | None:
+    u = urlsplit(url or "")
+    return (u.path or "/") + (f"?{u.query}" if u.query else "")
 
 
 # State a forked worker inherits (set just before the fork; never pickled, so secrets never cross a pipe)
@@ -87,12 +107,13 @@ def _worker(index: int) -> list[CameraResult]:
     shard = job["profs"][index::job["workers"]]
     opts = RunOptions(**{**vars(job["opts"]), "concurrency": max(1, job["opts"].concurrency // job["workers"])})
     return loop_run(run(job["settings"], shard, job["targets"], job["creds"].__getitem__, opts, criteria(),
-                           lambda r: queue.put(r.camera)))
+                        lambda r: queue.put(r.camera), job["streams"]))
 
 
 def _in_workers(settings: SiteCameraSettings, profs: list[CameraProfile], targets: dict[str, Any],
                 creds: dict[str, Any], opts: RunOptions, workers: int,
-                progress: Callable[[CameraResult], None] | None) -> list[CameraResult]:
+                progress: Callable[[CameraResult], None] | None,
+                streams: dict[str, str | None]) -> list[CameraResult]:
     """Shard the cameras over forked processes (the ONVIF client is CPU-bound: one core per worker)."""
     import multiprocessing
     import threading
@@ -101,7 +122,7 @@ def _in_workers(settings: SiteCameraSettings, profs: list[CameraProfile], target
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     _SHARD.update(settings=settings, profs=profs, targets=targets, creds=creds, opts=opts, workers=workers,
-                  queue=queue)
+                  queue=queue, streams=streams)
     done = threading.Event()
 
     def pump() -> None:
@@ -136,6 +157,42 @@ def write_reports(inv: Inventory, settings: SiteCameraSettings, sr: SiteRun, out
     _atomic(out / f"{sr.mode}.json", json.dumps(doc, indent=1, sort_keys=True, default=str))
     if sr.mode == "audit":
         _atomic(out / "audit.md", audit_markdown(inv, settings, sr))
+
+
+def record_streams(path: Path, results: list[CameraResult], known: set[str], today: str | None = None) -> int:
+    """Merge what the cameras reported over GetStreamUri into the stream lock; a row changes only when its path
+    (or profile) does, so a repeated audit leaves the file as it is; rows of cameras no longer in the registry
+    (`known`) go. Returns the rows added, changed or dropped."""
+    rows: dict[str, dict[str, str]] = {}
+    if path.exists() or path.is_symlink():
+        try:
+            table = load_csv(path, display_name(path, None), STREAM_COLUMNS[:3], STREAM_COLUMNS[3:])
+        except SourceError as exc:
+            raise InventoryError(diagnostics_of(exc)) from exc
+        rows = {row["id"]: row for _, row in table.rows if "id" in row}
+    when = today or dt.date.today().isoformat()
+    stale = [cid for cid in rows if cid not in known]
+    for cid in stale:
+        del rows[cid]
+    changed = len(stale)
+    for r in results:
+        if r.stream is None:
+            continue
+        old = rows.get(r.camera, {})
+        if old.get("path") == r.stream["path"] and old.get("profile", "") == r.stream["profile"] \
+                and old.get("source") == "onvif":
+            continue
+        rows[r.camera] = {"id": r.camera, "path": r.stream["path"], "source": "onvif",
+                          "profile": r.stream["profile"], "observed": when}
+        changed += 1
+    if changed:
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(STREAM_COLUMNS)
+        for cid in sorted(rows):
+            w.writerow([rows[cid].get(c, "") for c in STREAM_COLUMNS])
+        _atomic(path, buf.getvalue())
+    return changed
 
 
 def _atomic(path: Path, text: str) -> None:
@@ -186,8 +243,15 @@ def audit_markdown(inv: Inventory, settings: SiteCameraSettings, sr: SiteRun) ->
     return "".join(lines)
 
 
-def simulate(settings: SiteCameraSettings, profs: list[CameraProfile], factory_password: str,
+def simulate(inv: Inventory, settings: SiteCameraSettings, profs: list[CameraProfile], factory_password: str,
              quirks: dict[str, dict[str, Any]], endpoints_file: Path, base_port: int = 20000) -> None:
+    """The simulated cameras report their model's documented stream path (the catalog's), not the stream lock's:
+    they stand in for the cameras the lock is read from."""
     from camkit.cameras.simulator import serve
 
-    loop_run(serve(profs, factory_password, quirks, endpoints_file, base_port=base_port))
+    paths = {}
+    for p in profs:
+        spec = inv.models.get(f"{p.vendor}/{p.model}")
+        if spec is not None and spec.rtsp_path:
+            paths[p.id] = spec.rtsp_path
+    loop_run(serve(profs, factory_password, quirks, endpoints_file, base_port=base_port, stream_paths=paths))

@@ -173,7 +173,9 @@ class HelmValuesRenderer(Renderer):
                 rtsps = bool(spec and spec.rtsps and inv.city.cameras.rtsps)
                 scheme = "rtsps" if rtsps else "rtsp"
                 port = RTSPS_CAMERA[1] if rtsps else RTSP[1]
-                host_path = f"{ip}:{port}{spec.rtsp_path if spec else '/'}"
+                path = inv.stream_path(cam)
+                assert path, f"{cid}: no stream path (the loader refuses such a camera)"
+                host_path = f"{ip}:{port}{path}"
             entries[cid] = {"path": f"{site.id}/{cid}", "scheme": scheme, "hostPath": host_path, "credentials": cid}
         n = comp.vms_shards
         hot_bytes = size.daily_bytes * hot_days * overhead
