@@ -102,3 +102,6 @@ def test_molecule(role: Path, tmp_path: Path) -> None:
     res = subprocess.run([str(Path(sys.executable).parent / "molecule"), "test"], cwd=role, env=env,
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    if role.name == "camera_hardening":  # what the cameras reported over GetStreamUri comes back to commit
+        lock = (work / "results" / "hoan-kiem" / "streams.lock.csv").read_text()
+        assert "hk-c04,/axis-media/media.amp,onvif,prof-main," in lock and "ht-c01,/simulated/main," in lock
