@@ -23,7 +23,7 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def test_registry_lists_the_families() -> None:
-    assert list(registry()) == ["ipplan", "ansible-inventory", "registry", "firewall", "nftables", "netplan", "switches", "radius", "wireguard", "sizing", "cameras",
+    assert list(registry()) == ["ipplan", "ansible-inventory", "registry", "firewall", "nftables", "netplan", "switches", "radius", "wireguard", "publisher", "sizing", "cameras",
                               "helm", "stacks"]
 
 

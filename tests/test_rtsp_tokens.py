@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from camkit.cameras.simulator import self_signed_tls
+from conftest import EXAMPLE, HANOI, ROOT
 from test_charts import objects
 from test_service_tokens import SECRET, RTSP_URL_MAX, TokenEndpoint, _refresh, endpoint  # noqa: F401
 
@@ -35,6 +36,7 @@ class RtspRecorder:
     def __init__(self, challenge: bool = False) -> None:
         ctx = self_signed_tls("vms-0.camkit-vms")
         self.describes: list[tuple[str, str]] = []  # (request URL, Authorization header)
+        self.announces: list[str] = []  # request URLs of publishers
         recorder = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -50,7 +52,11 @@ class RtspRecorder:
                     method, url, _ = head[0].split(" ", 2)
                     fields = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
                     cseq = fields.get("cseq", "0")
-                    if method == "OPTIONS":
+                    if method == "ANNOUNCE":  # a publisher (ffmpeg -f rtsp): record the URL, refuse the stream
+                        self.rfile.read(int(fields.get("content-length", "0")))
+                        recorder.announces.append(url)
+                        reply = f"RTSP/1.0 404 Not Found\r\nCSeq: {cseq}\r\n\r\n"
+                    elif method == "OPTIONS":
                         reply = f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY\r\n\r\n"
                     elif method == "DESCRIBE":
                         recorder.describes.append((url, fields.get("authorization", "")))
@@ -149,3 +155,96 @@ def test_the_same_token_as_an_rtsp_password_does_not_arrive_whole(
     user, _, password = base64.b64decode(auths[-1].split(" ", 1)[1]).decode().partition(":")
     # ffmpeg 5.1 (Debian 12): a 751-character token arrives as its first 120 characters
     assert user == "camkit" and password != token and token.startswith(password), (len(token), len(password))
+
+
+# --- a private system's publisher -------------------------------------------------------------------------
+
+
+def test_a_private_system_pushes_with_a_token_that_publishes_exactly_its_cameras(
+        tmp_path: Path, endpoint: tuple[TokenEndpoint, dict[str, Any]], recorder: RtspRecorder) -> None:  # noqa: F811
+    """The publisher's template, composed by the real token refresher with the rendered environment, then the real
+    ffmpeg publishing (ANNOUNCE) to the push URL: the token arrives whole, and its claim lets it publish the
+    system's own camera paths at its target VMS and nothing else."""
+    import re
+
+    from camkit import pipeline
+    from camkit.topology import Topology
+    from test_service_tokens import _shell_env
+
+    ep, values = endpoint
+    inv = pipeline.load(EXAMPLE)
+    plan = pipeline.plan(inv)
+    files = {p: a.content.decode() for p, (_, a) in pipeline.render(inv, plan, ["publisher"]).artifacts.items()}
+    ps = "toa-nha-hang-bac"
+    target, cams = Topology.of(inv).publishers[ps]
+    assert target == "hang-bac" and cams
+    env_file = dict(line.split("=", 1) for line in files[f"sites/{ps}/publisher/refresher.env"].splitlines()
+                    if line and not line.startswith("#"))
+    assert env_file["TOKEN_URL"].startswith(f"https://{plan.service_ip('ioc', 'ingress')}/realms/")
+    (tmp_path / "template.yml").write_text(files[f"sites/{ps}/publisher/mediamtx.yml.tmpl"])
+    (tmp_path / "client-secret").write_text(SECRET + "\n")
+    shell, env = _shell_env(tmp_path)
+    env.update(TEMPLATE=str(tmp_path / "template.yml"), OUT=str(tmp_path / "mediamtx.yml"), TOKEN_URL=ep.url,
+               CLIENT_ID=env_file["CLIENT_ID"], SCOPE_PREFIX=env_file["SCOPE_PREFIX"],
+               CLIENT_SECRET_FILE=str(tmp_path / "client-secret"), CA_FILE=str(ep.ca_file),
+               REFRESH_AT_MINUTE=env_file["REFRESH_AT_MINUTE"], TZ=env_file["TZ"], ONCE="1")
+    done = subprocess.run([*shell, str(ROOT / "charts" / "camkit-lib" / "files" / "refresh-tokens.sh")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert ep.requests[-1]["form"]["scope"] == [f"vms-publish-{ps}"]
+    config = yaml.safe_load((tmp_path / "mediamtx.yml").read_text())
+    assert set(config["paths"]) == set(cams) and "@@token" not in (tmp_path / "mediamtx.yml").read_text()
+    cam = cams[0]
+    push = config["paths"][cam]["runOnReady"].split()[-1]
+    u = urlsplit(push)
+    assert u.scheme == "rtsps" and u.port == 8322 and u.path == f"/{target}/{cam}" and u.username is None
+    assert u.hostname in plan.vms_addresses(target)  # a published address of the VMS that records it
+    token = parse_qs(u.query)["jwt"][0]
+    claims = jwt.decode(token, ep.key.public_key(), algorithms=["RS256"], options={"verify_aud": False})
+    assert claims["azp"] == f"camkit-svc-{ps}"
+    perms = claims["mediamtx_permissions"]
+    assert [p["action"] for p in perms] == ["publish"]  # no read, no playback, no api
+    rx = re.compile(perms[0]["path"][1:])  # '~' marks a regular expression (MediaMTX)
+    assert all(rx.fullmatch(f"{target}/{c}") for c in cams)
+    others = [c.id for c in inv.cameras if c.id not in cams] + [f"{cams[0]}x", f"{cams[0]}/sub", ""]
+    assert not any(rx.fullmatch(f"{target}/{c}") for c in others)
+    assert not any(rx.fullmatch(f"{site}/{c}") for site in inv.sites if site != target for c in cams)
+    # the real ffmpeg publishes to that URL (the recorder stands in for the VMS): the token arrives whole
+    res = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+                          "testsrc=size=160x120:rate=5", "-t", "1", "-c:v", "mpeg4", "-f", "rtsp",
+                          "-rtsp_transport", "tcp", _local(push, recorder.port)],
+                         capture_output=True, text=True, timeout=60)
+    assert recorder.announces, res.stderr
+    sent = urlsplit(recorder.announces[0])
+    assert sent.path == u.path and parse_qs(sent.query)["jwt"] == [token]
+    assert len(recorder.announces[0]) <= RTSP_URL_MAX
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("root", [EXAMPLE, HANOI], ids=["example", "hanoi"])
+def test_every_publish_url_with_its_token_fits_an_rtsp_request(root: Path, tmp_path: Path) -> None:
+    """The publish claim names each camera (compactly): with the token the realm's endpoint issues, every private
+    system's push URL still fits gortsplib's request-URL limit."""
+    from camkit import pipeline
+
+    from test_charts import rendered
+
+    inv, values = rendered(root)
+    sso = next(v for (_, chart), v in values.items() if chart == "sso")
+    secrets = {c["env"]: SECRET for c in sso["serviceClients"]["clients"]}
+    ep = TokenEndpoint(sso["realm"], secrets, tmp_path)
+    try:
+        plan = pipeline.plan(inv)
+        files = pipeline.render(inv, plan, ["publisher"]).artifacts
+        templates = {p.split("/")[1]: a.content.decode() for p, (_, a) in files.items() if p.endswith(".tmpl")}
+        assert templates
+        for ps, text in templates.items():
+            auth = "Basic " + base64.b64encode(f"camkit-svc-{ps}:{SECRET}".encode()).decode()
+            status, answer = ep.grant(urlsplit(ep.url).path, auth, {"grant_type": ["client_credentials"],
+                                                                   "scope": [f"vms-publish-{ps}"]})
+            assert status == 200, answer
+            for p in yaml.safe_load(text)["paths"].values():
+                url = p["runOnReady"].split()[-1].replace(f"@@token:{ps}@@", answer["access_token"])
+                assert len(url) <= RTSP_URL_MAX, (ps, len(url))
+    finally:
+        ep.close()

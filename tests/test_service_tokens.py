@@ -87,6 +87,11 @@ def test_service_clients_read_exactly_the_vms_they_pull_from() -> None:
     # a client gets no scope beyond what its VMS relays and its IVA reads
     for cid, client in clients.items():
         unit = cid.removeprefix("camkit-svc-")
+        if inv.sites[unit].kind.value == "private_system":  # its recorder publishes, and may do nothing else
+            assert client["optionalClientScopes"] == [f"vms-publish-{unit}"]
+            claim = json.loads(scopes[f"vms-publish-{unit}"]["protocolMappers"][0]["config"]["claim.value"])
+            assert [c["action"] for c in claim] == ["publish"]
+            continue
         need = {r["site"] for s in values[(unit, "vms")]["shards"] for r in s["relays"]}
         if (unit, "iva") in values:
             need.add(unit)
@@ -94,6 +99,8 @@ def test_service_clients_read_exactly_the_vms_they_pull_from() -> None:
     # each scope reads one VMS: every camera path there, nothing of another unit
     cams_at = {sid: v["shards"][0]["cameras"] for (sid, c), v in values.items() if c == "vms"}
     for name, scope in scopes.items():
+        if name.startswith("vms-publish-"):
+            continue  # a private system's (test_access_check, test_rtsp_tokens)
         unit = name.removeprefix("vms-read-")
         mapper = scope["protocolMappers"][0]["config"]
         perms = json.loads(mapper["claim.value"])

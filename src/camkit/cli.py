@@ -350,7 +350,7 @@ def _access_build(inventory: Path, build: Path | None, as_json: bool) -> tuple[A
     try:
         inv = pipeline.load(inventory)
         if build is None:
-            result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "cameras", "helm"])
+            result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "cameras", "helm", "publisher"])
             return inv, {p: a.content for p, (_, a) in result.artifacts.items()}
     except InventoryError as exc:
         fail(exc, as_json)
@@ -597,8 +597,13 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
             from camkit.model import SiteKind
             from camkit.secrets import ensure_service_clients
 
-            created += ensure_service_clients([s.id for s in inv.sites.values()
-                                               if s.kind is not SiteKind.private_system], st)
+            from camkit.render.helm_values import service_clients
+            from camkit.topology import Topology
+
+            # every site that runs a VMS (its relays and IVA read with it) and every private system that publishes
+            created += ensure_service_clients(sorted({s.id for s in inv.sites.values()
+                                                      if s.kind is not SiteKind.private_system}
+                                                     | set(service_clients(Topology.of(inv)))), st)
             written = st.save()
     except InventoryError as exc:
         fail(exc, False)

@@ -251,6 +251,11 @@ class FlowMatrix:
                 add(servers, self.published(topo.publishers[sid][0], "vms"), VMS_RTSPS,
                     "private system publishes its shared cameras to its ward/district recorder (tunnel)",
                     "VII.2.2.5 private cameras only after encryption")
+                if topo.publishers[sid][1] and topo.sso_site is not None:
+                    add(servers, self.published(topo.sso_site, "ingress"), INGRESS_HTTPS,
+                        "private system publishes with a token: its recorder's client credentials at the city SSO "
+                        "(publish on its own camera paths only), through its tunnel",
+                        "VII.2.2.5 private cameras only after encryption")
         private_only = False
         # a unit's VMS records its cameras that sit on another site's network (e.g. police cameras at a ward)
         for at, where, cam_ids in topo.pulled_elsewhere():

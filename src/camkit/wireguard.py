@@ -55,8 +55,13 @@ def tunnels(inv: Inventory, plan: Plan) -> list[Tunnel]:
         if hub is None or ends is None:
             continue
         # what the spoke may send to: the published RTSPS addresses of the VMS it publishes to (the topology's)
-        target = Topology.of(inv).publishers.get(sid, (site.parent, ()))[0]
+        # and, when it has cameras to publish, the city SSO's ingress (its recorder's publish token)
+        topo = Topology.of(inv)
+        target, cams = topo.publishers.get(sid, (site.parent, ()))
         recorders = plan.vms_addresses(target)
+        sso = plan.service_ip(topo.sso_site, "ingress") if cams and topo.sso_site else None
+        if sso:
+            recorders = [*recorders, sso]
         own = [str(s.cidr) for s in plan.site_subnets(sid)]
         out.append(Tunnel(
             site=sid, spoke=site.hostname(site.servers[0].name), hub_site=hub[0], hub=hub[1],

@@ -2,7 +2,8 @@
 # camkit token refresher: a native sidecar of the VMS (MediaMTX) and IVA (Frigate) pods.
 #
 # Composes $OUT from $TEMPLATE, replacing every @@token:<unit>@@ with an access token of this site's service
-# client (Keycloak client credentials) for the scope vms-read-<unit>: read on the paths of <unit>'s VMS. The
+# client (Keycloak client credentials) for the scope vms-read-<unit>: read on the paths of <unit>'s VMS (a private
+# system's publisher sets SCOPE_PREFIX=vms-publish-: publish on its own cameras' paths). The
 # file is renamed into place, so readers see the old or the new file, never half of one. MediaMTX reloads its
 # configuration when the file changes (only the relay paths change: recordings go on); Frigate's liveness
 # check restarts Frigate when its composed configuration changed.
@@ -12,7 +13,8 @@
 # REFRESH_AT_MINUTE (minutes after local midnight; TZ is the city's POSIX time zone), retried every minute
 # while the SSO does not answer: the SSO may be away for two days before a reconnect fails.
 #
-# Environment: TEMPLATE OUT TOKEN_URL CLIENT_ID CLIENT_SECRET_FILE REFRESH_AT_MINUTE, optional CA_FILE (CA of
+# Environment: TEMPLATE OUT TOKEN_URL CLIENT_ID CLIENT_SECRET_FILE REFRESH_AT_MINUTE, optional SCOPE_PREFIX
+# (default vms-read-), CA_FILE (CA of
 # the SSO's certificate; default: the system's), ONCE=1 (compose once and exit: tests, jobs).
 # Runs under busybox ash (curlimages/curl) and any POSIX sh; needs curl, sed, grep, sort, date.
 set -u
@@ -25,7 +27,7 @@ token() {  # $1: unit -> the access token on stdout
     # the client secret goes to curl on stdin (a config file), never on a command line
     body=$( { printf 'user = "%s:' "$CLIENT_ID"; tr -d '\r\n' < "$CLIENT_SECRET_FILE"; printf '"\n'; } |
             curl -sS --fail-with-body --max-time 20 --proto =https "$@" -K - \
-                 --data-urlencode grant_type=client_credentials --data-urlencode "scope=vms-read-$unit" \
+                 --data-urlencode grant_type=client_credentials --data-urlencode "scope=${SCOPE_PREFIX:-vms-read-}$unit" \
                  "$TOKEN_URL" ) || { log "token for $unit refused: $body"; return 1; }
     tok=$(printf '%s' "$body" | sed -n 's/.*"access_token" *: *"\([A-Za-z0-9._-]*\)".*/\1/p')
     [ -n "$tok" ] || { log "token for $unit: no access_token in the answer"; return 1; }

@@ -90,6 +90,7 @@ def registry() -> dict[str, type[Renderer]]:
     from camkit.render.helm_values import HelmValuesRenderer
     from camkit.render.ipplan import IpPlanRenderer
     from camkit.render.netplan import NetplanRenderer
+    from camkit.render.publisher import PublisherRenderer
     from camkit.render.nftables import NftablesRenderer
     from camkit.render.radius import RadiusRenderer
     from camkit.render.sizing import SizingRenderer
@@ -99,7 +100,7 @@ def registry() -> dict[str, type[Renderer]]:
 
     table: list[type[Renderer]] = [IpPlanRenderer, AnsibleInventoryRenderer, RegistryRenderer,
                                    FirewallMatrixRenderer, NftablesRenderer, NetplanRenderer, SwitchRenderer,
-                                   RadiusRenderer, WireguardRenderer, SizingRenderer, CamerasRenderer,
+                                   RadiusRenderer, WireguardRenderer, PublisherRenderer, SizingRenderer, CamerasRenderer,
                                    HelmValuesRenderer, StacksRenderer]
     return {r.family: r for r in table}
 

@@ -450,7 +450,7 @@ class HelmValuesRenderer(Renderer):
                 "adminSecret": "keycloak-admin", "tlsSecret": "sso-tls",
                 "serviceClients": {"secret": "sso-service-clients",
                                    "clients": [{"id": service_client_id(u), "env": _secret_env(u)}
-                                               for u in sorted(self.scopes)]},
+                                               for u in service_clients(ctx.topology)]},
                 "realm": realm,
                 "networkPolicy": {"ingress": ingress, "egress": egress}}
 
@@ -463,6 +463,52 @@ def relay_prefix(unit: str, police_rule: bool) -> str:
     """First segment of a unit's VMS paths: `<unit>/...`, or `<unit>.police-rule/...` for what only the
     police rule grants. Every path of a unit's VMS starts with the unit, so a token is good at its own VMS only."""
     return f"{unit}.police-rule" if police_rule else unit
+
+
+def exact_alternation(words: Iterable[str]) -> str:
+    """A regular expression (RE2 syntax, as MediaMTX matches paths) matching exactly these slugs: a prefix tree
+    whose branches with the same rest share a character class, so a private system's 150 camera ids stay well
+    under a hundred characters (the claim rides in the token, the token in the RTSP URL: gortsplib accepts
+    2048 characters)."""
+
+    def chars(cs: list[str]) -> str:
+        if len(cs) == 1:
+            return cs[0]
+        runs: list[list[str]] = []
+        for c in sorted(c for c in cs if c != "-"):
+            if runs and ord(c) == ord(runs[-1][-1]) + 1:
+                runs[-1].append(c)
+            else:
+                runs.append([c])
+        body = "".join(r[0] if len(r) == 1 else r[0] + r[-1] if len(r) == 2 else f"{r[0]}-{r[-1]}" for r in runs)
+        return "[" + ("-" if "-" in cs else "") + body + "]"  # a leading '-' is a literal in a class
+
+    def tree(ws: list[str]) -> str:
+        end = "" in ws
+        children: dict[str, list[str]] = {}
+        for w in ws:
+            if w:
+                children.setdefault(w[0], []).append(w[1:])
+        by_rest: dict[str, list[str]] = {}
+        for c, rest in children.items():
+            by_rest.setdefault(tree(sorted(set(rest))), []).append(c)
+        parts = sorted(chars(cs) + rest for rest, cs in by_rest.items())
+        if not parts:
+            return ""
+        body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+        if end:
+            body = (body if len(parts) == 1 and len(body) == 1 else f"(?:{body})") + "?"
+        return body
+
+    ws = sorted(set(words))
+    assert all(w and all(c.isalnum() or c == "-" for c in w) for w in ws), "slugs only"
+    return tree(ws)
+
+
+def publish_claim(target: str, cameras: Iterable[str]) -> str:
+    """What a private system's publish token may do: publish exactly its cameras' paths at its target VMS."""
+    return json.dumps([{"action": "publish", "path": f"~^{target}/{exact_alternation(cameras)}$"}],
+                      separators=(",", ":"))
 
 
 def service_client_id(unit: str) -> str:
@@ -508,7 +554,7 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
                     "config": {"claim.name": "mediamtx_permissions", "claim.value": claim, "jsonType.label": "JSON",
                                "access.token.claim": "true", "lightweight.claim": "true"}}]}
 
-    def service_client(unit: str) -> dict[str, Any]:
+    def service_client(unit: str, reads: list[str] | None = None) -> dict[str, Any]:
         # client credentials only; the secret comes from the environment of the import job (Secret
         # sso-service-clients), never from this file; lightweight tokens keep the JWT small (it rides in the RTSP request URL as ?jwt=)
         return {"clientId": service_client_id(unit), "name": f"camkit service: VMS/IVA of {unit}",
@@ -517,8 +563,26 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
                 "standardFlowEnabled": False, "implicitFlowEnabled": False, "directAccessGrantsEnabled": False,
                 "attributes": {"access.token.lifespan": str(SERVICE_TOKEN_LIFESPAN_S),
                                "client.use.lightweight.access.token.enabled": "true"},
-                "defaultClientScopes": [], "optionalClientScopes": [f"vms-read-{u}" for u in scopes[unit]]}
+                "defaultClientScopes": [],
+                "optionalClientScopes": [f"vms-read-{u}" for u in (scopes[unit] if reads is None else reads)]}
 
+    def publish_scope(ps: str, target: str, cams: tuple[str, ...]) -> dict[str, Any]:
+        # publish, and nothing else, on exactly the system's camera paths at the VMS that records them
+        return {"name": f"vms-publish-{ps}", "protocol": "openid-connect",
+                "attributes": {"include.in.token.scope": "false"},
+                "protocolMappers": [{
+                    "name": "permissions", "protocol": "openid-connect",
+                    "protocolMapper": "oidc-hardcoded-claim-mapper",
+                    "config": {"claim.name": "mediamtx_permissions", "claim.value": publish_claim(target, cams),
+                               "jsonType.label": "JSON", "access.token.claim": "true", "lightweight.claim": "true"}}]}
+
+    def publish_client(ps: str) -> dict[str, Any]:
+        client = service_client(ps, [])
+        client["name"] = f"camkit service: recorder of the private system {ps} (publish only)"
+        client["optionalClientScopes"] = [f"vms-publish-{ps}"]
+        return client
+
+    publishers = publishing(ctx.topology)
     roots = [sid for sid, s in inv.sites.items() if s.parent is None and s.kind is not SiteKind.private_system]
     redirects = sorted({f"https://{ip}/*" for sid in inv.sites if (ip := ctx.plan.service_ip(sid, "ingress"))})
     return {
@@ -539,6 +603,17 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
                            "jsonType.label": "JSON", "multivalued": "true", "aggregate.attrs": "true",
                            "access.token.claim": "true", "lightweight.claim": "true", "id.token.claim": "false",
                            "userinfo.token.claim": "false"}}],
-        }] + [service_client(u) for u in sorted(scopes)],
-        "clientScopes": [read_scope(u) for u in sorted({u for us in scopes.values() for u in us})],
+        }] + [service_client(u) for u in sorted(scopes)] + [publish_client(ps) for ps in sorted(publishers)],
+        "clientScopes": [read_scope(u) for u in sorted({u for us in scopes.values() for u in us})]
+                        + [publish_scope(ps, *publishers[ps]) for ps in sorted(publishers)],
     }
+
+
+def publishing(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """private system -> (the VMS it publishes to, its cameras there): the systems with something to publish."""
+    return {ps: (target, cams) for ps, (target, cams) in topo.publishers.items() if cams}
+
+
+def service_clients(topo: Topology) -> list[str]:
+    """Every unit with an SSO service client: VMS/IVA readers, and private systems' recorders (publish only)."""
+    return sorted(set(topo.service_scopes) | set(publishing(topo)))

@@ -23,6 +23,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import yaml
 
 from camkit.access import AccessModel
 from camkit.flows import VMS_RTSPS, is_camera_group
@@ -118,8 +121,11 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     relay_ok: set[tuple[str, str, str]] = set()  # (viewer site, holder site, holder address) allowed on VMS_RTSPS
     recorders: dict[str, set[str]] = {}  # site -> its recorders' addresses (what a VMS pod's traffic comes from)
     to_cameras: dict[tuple[str, str], list[Range]] = {}  # (recording site, tcp port) -> camera networks it reaches
+    push_ok: set[tuple[str, str, str]] = set()  # (private system, target site, address) allowed on VMS_RTSPS
     for f in flows["flows"]:
         site, src_group = f["source"].split(":", 1)
+        if src_group == "servers" and (f["proto"], f["ports"]) == VMS_RTSPS and f["destination"].endswith(":vms"):
+            push_ok.update((site, f["destination"].split(":", 1)[0], a) for a in f["destination_addresses"])
         if src_group != "recorders":
             continue
         holder, dst_group = f["destination"].split(":", 1)
@@ -190,6 +196,7 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                     carried.setdefault(cid, []).append((site, path))
 
     index = inv.camera_index
+    rep.violations += _publishers(index, vms, realm, files, published, push_ok, served)
     for cid in sorted(index):
         cam = index[cid]
         rep.cameras += 1
@@ -238,6 +245,84 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
 Range = tuple[int, int]
 
 
+def _permits(pattern: str, path: str) -> bool:
+    """MediaMTX's match of a permission path: '' is every path, '~...' a regular expression, else the path."""
+    if not pattern:
+        return True
+    if pattern.startswith("~"):
+        return re.search(pattern[1:], path) is not None
+    return pattern == path
+
+
+def _publishers(index: Mapping[str, Any], vms: Mapping[str, Any], realm: Mapping[str, Any],
+                files: Mapping[str, bytes], published: Mapping[tuple[str, str], set[str]],
+                push_ok: set[tuple[str, str, str]], served: Mapping[str, set[str]]) -> list[str]:
+    """A path a VMS takes from a publisher: only its private system's publish scope may publish it, and the
+    system's rendered publisher pushes it to a published address of that shard that the flow matrix lets it reach.
+    No other permission in the realm publishes anything."""
+    out: list[str] = []
+    grants: list[tuple[str, str]] = []  # (who, publish path pattern)
+    for sc in realm.get("clientScopes", []):
+        for m in sc.get("protocolMappers", []):
+            cfg = m.get("config", {})
+            if cfg.get("claim.name") == "mediamtx_permissions":
+                grants += [(f"client scope {sc['name']}", p.get("path", ""))
+                           for p in json.loads(cfg.get("claim.value", "[]")) if p.get("action") == "publish"]
+
+    def roles(group: Mapping[str, Any]) -> None:
+        for value in group.get("attributes", {}).get("mediamtx_permissions", []):
+            perm = json.loads(value)
+            if perm.get("action") == "publish":
+                grants.append((f"group {group['name']}", perm.get("path", "")))
+        for sub in group.get("subGroups", []):
+            roles(sub)
+
+    for g in realm.get("groups", []):
+        roles(g)
+    pushes: dict[str, dict[str, str]] = {}  # private system -> camera -> push URL (its publisher template)
+    for site, v in sorted(vms.items()):
+        for shard in v.get("shards", []):
+            for cam in shard.get("cameras", []):
+                if not cam.get("publisher"):
+                    continue
+                cid, path = cam["path"].rsplit("/", 1)[-1], cam["path"]
+                ps = index[cid].site if cid in index else "?"
+                who = sorted({w for w, pat in grants if _permits(pat, path)})
+                if who != [f"client scope vms-publish-{ps}"]:
+                    out.append(f"camera '{cid}': {site} takes '{path}' from a publisher, but "
+                               + (f"{', '.join(who)} may publish it" if who else "no permission publishes it: it never "
+                                  "arrives"))
+                if ps not in pushes:
+                    tmpl = files.get(f"sites/{ps}/publisher/mediamtx.yml.tmpl")
+                    conf = yaml.safe_load(tmpl) if tmpl else {}
+                    pushes[ps] = {name: str(p.get("runOnReady", "")).split()[-1] if p.get("runOnReady") else ""
+                                  for name, p in (conf.get("paths") or {}).items()}
+                url = pushes[ps].get(cid)
+                if not url:
+                    out.append(f"camera '{cid}': the publisher of {ps} does not push it to {site}")
+                    continue
+                u = urlsplit(url)
+                if u.path != f"/{path}" or (u.scheme, u.port) != ("rtsps", int(VMS_RTSPS[1])):
+                    out.append(f"camera '{cid}': {ps} pushes it to {u.scheme}://{u.netloc}{u.path}, not to "
+                               f"rtsps://...:{VMS_RTSPS[1]}/{path}")
+                if cid not in published.get((site, u.hostname or ""), set()):
+                    out.append(f"camera '{cid}': {ps} pushes it to {u.hostname}, where no {site} VMS shard that "
+                               "records it is published")
+                if (ps, site, u.hostname) not in push_ok:
+                    out.append(f"camera '{cid}': the flow matrix does not let {ps} reach {u.hostname}:{VMS_RTSPS[1]}")
+    taken = {c["path"] for v in vms.values() for sh in v.get("shards", []) for c in sh.get("cameras", [])
+             if c.get("publisher")}
+    others = sorted({p for paths in served.values() for p in paths} - taken)  # pulled cameras and relays
+    for who, pat in grants:
+        if not any(_permits(pat, p) for p in taken):
+            out.append(f"{who} may publish '{pat}', which no VMS takes from a publisher")
+        hit = next((p for p in others if _permits(pat, p)), None)
+        if hit is not None:
+            out.append(f"{who} may publish '{pat}', which covers '{hit}', a path its VMS pulls or relays: a "
+                       "publisher could replace that camera's stream")
+    return out
+
+
 def _range(cidr: str) -> Range:
     """An IPv4 address or network as (first, last) integers (fast enough for 60,000 cameras)."""
     net = ipaddress.ip_network(cidr, strict=False)
@@ -277,6 +362,7 @@ def files_of(build: Path) -> dict[str, bytes]:
     for p in sorted(build.rglob("*")):
         rel = p.relative_to(build).as_posix()
         if p.is_file() and not p.is_symlink() and (rel.startswith("sites/") and ("/helm/" in rel
+                                                   or rel.endswith("/publisher/mediamtx.yml.tmpl")
                                                    or rel.endswith("/cameras/profiles.json"))
                                                    or rel == "firewall/flows.json"):
             out[rel] = p.read_bytes()
