@@ -68,14 +68,17 @@ class AccessModel:
         return cam.unit in self.police_units
 
     def who_can_see(self, cam: Camera) -> list[Grant]:
-        """Every unit that may see the camera, with the rule (computed once per camera and model)."""
-        got = self._seen.get(cam.id)
+        """Every unit that may see the camera, with the rule. The rules read only the camera's owning unit and
+        purpose, so the answer is computed once per (owner, purpose) and shared (callers never change it): a
+        city of 62,489 cameras has a few thousand such classes."""
+        key = (cam.unit, cam.purpose)
+        got = self._seen.get(key)
         if got is None:
-            got = self._seen[cam.id] = self._who_can_see(cam)
+            got = self._seen[key] = self._who_can_see(cam)
         return got
 
     @cached_property
-    def _seen(self) -> dict[str, list[Grant]]:
+    def _seen(self) -> dict[tuple[str, str], list[Grant]]:
         return {}
 
     def _who_can_see(self, cam: Camera) -> list[Grant]:

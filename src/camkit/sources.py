@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import functools
 import io
 import os
 import stat
@@ -55,10 +56,16 @@ class SourceError(Exception):
         super().__init__(str(diagnostic))
 
 
+@functools.lru_cache(maxsize=4096)
+def _resolved(folder: str) -> Path:
+    return Path(folder).resolve()
+
+
 def display_name(path: Path, root: Path | None) -> str:
-    """Paths in messages are relative to the working directory when possible."""
+    """Paths in messages are relative to the working directory when possible (the file's own name is kept, not a
+    link's target: inventory files are never followed). Folders are resolved once: a city has thousands of files."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str((_resolved(str(path.parent)) / path.name).relative_to(_resolved(os.getcwd())))
     except ValueError:
         return str(path)
 

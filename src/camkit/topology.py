@@ -153,13 +153,14 @@ class Topology:
         return {sid: tuple(sorted(c)) for sid, c in out.items()}
 
     def units_seeing(self, cam: Camera) -> frozenset[str]:
-        got = self._units_seeing.get(cam.id)
+        key = (cam.unit, cam.purpose)  # all the access rules read (see AccessModel.who_can_see)
+        got = self._units_seeing.get(key)
         if got is None:
-            got = self._units_seeing[cam.id] = frozenset(g.unit for g in self.access.who_can_see(cam))
+            got = self._units_seeing[key] = frozenset(g.unit for g in self.access.who_can_see(cam))
         return got
 
     @cached_property
-    def _units_seeing(self) -> dict[str, frozenset[str]]:
+    def _units_seeing(self) -> dict[tuple[str, str], frozenset[str]]:
         return {}
 
     @cached_property
