@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -61,11 +62,11 @@ class Inventory:
     def stream_path(self, cam: Camera) -> str | None:
         """The camera's main-stream path: what the camera reported (streams.lock.csv), else its model's documented
         path; None if neither is known (validation refuses such a camera unless it has a stream_url)."""
-        rec = self.streams.get(cam.id)
-        if rec is not None:
-            return rec.path
-        spec = self.models.get(f"{cam.vendor}/{cam.model}")
-        return spec.rtsp_path if spec is not None and spec.rtsp_path else None
+        return stream_path(cam, self.streams, self.models)
+
+    def pull_path(self, cam: Camera) -> str | None:
+        """The path the VMS pulls the camera from: an explicit stream_url's, else `stream_path`."""
+        return url_path(cam.stream_url) if cam.stream_url else self.stream_path(cam)
 
     @cached_property
     def cameras_by_site(self) -> dict[str, tuple[Camera, ...]]:
@@ -277,11 +278,8 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
     streams = _load_streams(root / STREAMS_NAME, name(root / STREAMS_NAME), camera_lines, out)
     kinds = {sid: s.kind for sid, s in sites.items()}
     for cam in cameras:
-        if cam.stream_url or cam.id in streams or kinds.get(cam.site) is SiteKind.private_system:
+        if cam.stream_url or kinds.get(cam.site) is SiteKind.private_system or stream_path(cam, streams, models):
             continue  # a private system's cameras are pushed by its recorder, not pulled
-        spec = models.get(f"{cam.vendor}/{cam.model}")
-        if spec is not None and spec.rtsp_path:
-            continue
         out.add(camera_lines[cam.id + "\0" + cam.site],
                 f"camera '{cam.id}': no RTSP path is known for {cam.vendor} {cam.model}",
                 f"record the camera's own with `camkit cameras audit --site {cam.site}` (ONVIF GetStreamUri, "
@@ -319,6 +317,21 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
     return Inventory(root=root, city=city, profiles=profiles, sites=ordered_sites,
                      cameras=tuple(sorted(cameras, key=lambda c: (c.site, c.id))), lock=lock, models=models,
                      positions=positions, streams=streams)
+
+
+def stream_path(cam: Camera, streams: dict[str, StreamRecord], models: dict[str, CameraModelSpec]) -> str | None:
+    """The one rule: the camera's own report (the stream lock) wins over its model's documented path."""
+    rec = streams.get(cam.id)
+    if rec is not None:
+        return rec.path
+    spec = models.get(f"{cam.vendor}/{cam.model}")
+    return spec.rtsp_path if spec is not None and spec.rtsp_path else None
+
+
+def url_path(url: str) -> str:
+    """Path and query of an RTSP URL, as a VMS source names them."""
+    u = urlsplit(url)
+    return (u.path or "/") + (f"?{u.query}" if u.query else "")
 
 
 def _load_streams(path: Path, fname: str, camera_lines: dict[str, Position],

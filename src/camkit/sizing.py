@@ -108,6 +108,15 @@ class Compute:
     def gpu_shortfall(self) -> int:
         return max(0, self.gpus_needed - self.gpus_available)
 
+    @property
+    def vms_parts(self) -> list[list[str]]:
+        """The recorded cameras of each VMS shard, in shard order (the one split every reader uses)."""
+        return chunks(self.recorded, self.vms_shards)
+
+    def vms_shard_of(self) -> dict[str, int]:
+        """camera id -> the VMS shard that records it."""
+        return {cid: i for i, part in enumerate(self.vms_parts) for cid in part}
+
 
 def chunks(ids: list[str], n: int) -> list[list[str]]:
     """Split sorted ids into n contiguous, near-equal shards (adding a camera moves at most the boundaries)."""

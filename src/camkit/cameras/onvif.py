@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from camkit.cameras.accounts import CameraCredentials, Login
 from camkit.cameras.profile import EAP_TLS, LEVELS, ONVIF_LEVEL, CameraProfile, SiteCameraSettings, firmware_ok
+from camkit.loader import url_path
 from camkit.model import RTSP_PATH_MAX, RTSP_PATH_PATTERN
 
 for _name in ("onvif", "zeep", "zeep.client", "zeep.transports", "zeep.wsdl", "aiohttp"):
@@ -362,7 +363,7 @@ async def _main_stream(s: Session, encoder_token: str) -> dict[str, Any]:
         port = u.port
     except ValueError:
         u, port = urlsplit(""), None
-    path = u.path + (f"?{u.query}" if u.query else "")
+    path = url_path(uri) if u.scheme else ""
     ok = (u.scheme in ("rtsp", "rtsps") and len(path) >= 2 and len(path) <= RTSP_PATH_MAX
           and _PATH_OK.fullmatch(path) is not None and "@" not in u.netloc)
     return {"path": path if ok else None, "profile": str(main.token)[:64], "port": port,

@@ -547,17 +547,8 @@ class Simulator:
 
     def op_GetVideoEncoderConfigurations(self, cam: SimCamera, el: etree._Element, _r: web.Request) -> str:
         e = cam.state["encoder"]
-        h264 = (f"<tt:H264><tt:GovLength>{e['gov']}</tt:GovLength><tt:H264Profile>High</tt:H264Profile></tt:H264>"
-                if e["encoding"] == "H264" else "")
         return (f"<trt:GetVideoEncoderConfigurationsResponse><trt:Configurations token=\"{e['token']}\">"
-                f"<tt:Name>{e['name']}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>{e['encoding']}</tt:Encoding>"
-                f"<tt:Resolution><tt:Width>{e['width']}</tt:Width><tt:Height>{e['height']}</tt:Height></tt:Resolution>"
-                f"<tt:Quality>{e['quality']}</tt:Quality><tt:RateControl><tt:FrameRateLimit>{e['fps']}"
-                f"</tt:FrameRateLimit><tt:EncodingInterval>{e['interval']}</tt:EncodingInterval><tt:BitrateLimit>"
-                f"{e['bitrate']}</tt:BitrateLimit></tt:RateControl>{h264}<tt:Multicast><tt:Address><tt:Type>IPv4"
-                "</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>1"
-                "</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast><tt:SessionTimeout>PT60S"
-                "</tt:SessionTimeout></trt:Configurations></trt:GetVideoEncoderConfigurationsResponse>")
+                f"{self._encoder_body(e)}</trt:Configurations></trt:GetVideoEncoderConfigurationsResponse>")
 
     def op_SetVideoEncoderConfiguration(self, cam: SimCamera, el: etree._Element, _r: web.Request) -> str:
         c = el.find(f"{{{TRT}}}Configuration")

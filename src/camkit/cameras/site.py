@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from camkit.access import AccessModel
 from camkit.cameras import criteria, loop_run
@@ -71,9 +70,7 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
     settings = settings_for(inv, plan, sid)
     profs = select(settings, cameras, limit)
     cams = inv.camera_index
-    # where the VMS pulls each camera today: an explicit stream_url's path, else the lock's, else the model's
-    streams = {p.id: _url_path(cams[p.id].stream_url) if cams[p.id].stream_url else inv.stream_path(cams[p.id])
-               for p in profs}
+    streams = {p.id: inv.pull_path(cams[p.id]) for p in profs}  # where the VMS pulls each camera today
     if opts.mode == "apply":
         # passwords exist in the (saved) store before any camera carries them
         if ensure_accounts(inv, store, [sid]):
@@ -90,11 +87,6 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
     if opts.out is not None:
         write_reports(inv, settings, out, opts.out)
     return out
-
-
-def _url_path(url: str | None) -> str | None:
-    u = urlsplit(url or "")
-    return (u.path or "/") + (f"?{u.query}" if u.query else "")
 
 
 # State a forked worker inherits (set just before the fork; never pickled, so secrets never cross a pipe)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from camkit.flows import (INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTPS, VMS_PLAYBACK, VMS_RTSPS, Flow,
                           FlowMatrix)
 from camkit.ipplan import vms_service
+from camkit.loader import url_path
 from camkit.model import ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
 from camkit.sizing import SiteSize, chunks, table
@@ -132,10 +133,10 @@ class HelmValuesRenderer(Renderer):
         inv, flows, topo = ctx.inv, ctx.flows, ctx.topology
         self.sso_site = topo.sso_site
         sso = flows.published(topo.sso_site, "ingress") if topo.sso_site else None
-        jwks = (f"https://{sso.addresses[0]}/realms/{inv.city.id}/protocol/openid-connect/certs" if sso
-                else "https://sso.invalid/realms/none")
+        address = sso.addresses[0] if sso else None
+        jwks = sso_url(inv.city.id, address, "certs")
         self.scopes = topo.service_scopes
-        self.token_url = jwks.removesuffix("/certs") + "/token"
+        self.token_url = sso_url(inv.city.id, address, "token")
         for sid in ctx.sites():
             size = ctx.sizing.sites[sid]
             for chart in charts_of(topo, size):
@@ -165,7 +166,7 @@ class HelmValuesRenderer(Renderer):
             spec = inv.models.get(f"{cam.vendor}/{cam.model}")
             if cam.stream_url:
                 u = urlsplit(cam.stream_url)
-                scheme, host_path = u.scheme, u.netloc + (u.path or "/") + (f"?{u.query}" if u.query else "")
+                scheme, host_path = u.scheme, u.netloc + url_path(cam.stream_url)
             else:
                 ip = plan.camera_ip(cid)
                 if ip is None:
@@ -186,7 +187,7 @@ class HelmValuesRenderer(Renderer):
         for (holder, police_rule), seen in ctx.topology.relay_sources(site.id):
             held = ctx.sizing.sites[holder].compute
             assert held is not None
-            parts = chunks(held.recorded, held.vms_shards)
+            parts = held.vms_parts
             for i, part in enumerate(parts):
                 mine = sorted(set(seen).intersection(part))
                 if not mine:
@@ -199,7 +200,7 @@ class HelmValuesRenderer(Renderer):
         shards = [{"name": str(i), "volumeSize": _quantity_gi(hot_bytes / n),
                    "address": ctx.plan.service_ip(site.id, vms_service(i)) or "",
                    "cameras": [entries[c] for c in part if c in entries], "relays": relays[i::n]}
-                  for i, part in enumerate(chunks(comp.recorded, n))]
+                  for i, part in enumerate(comp.vms_parts)]
         vms_in = flows.into(site.id, "vms")  # to the shards' published addresses (source kept: traffic policy Local)
         rec_out = flows.out_of(site.id, "recorders")
         clients = _by_port(vms_in, VMS_RTSPS, VMS_PLAYBACK)
@@ -253,7 +254,7 @@ class HelmValuesRenderer(Renderer):
         iva = table()["iva"]
         sets = iva["sets"]
         access = ctx.access
-        vms_shard = {cid: i for i, part in enumerate(chunks(comp.recorded, comp.vms_shards)) for cid in part}
+        vms_shard = comp.vms_shard_of()
         # the shard that relays a holder's cameras (the VMS values spread relays over the shards in this
         # order); the unit's own prefix (police rule False) sorts first and wins
         relay_shard: dict[str, int] = {}
@@ -511,6 +512,13 @@ def publish_claim(target: str, cameras: Iterable[str]) -> str:
                       separators=(",", ":"))
 
 
+def sso_url(city_id: str, address: str | None, endpoint: str) -> str:
+    """An OpenID Connect endpoint of the city realm (`certs`: the JWKS, `token`) at the SSO's published ingress."""
+    if address is None:
+        return f"https://sso.invalid/realms/none/protocol/openid-connect/{endpoint}"
+    return f"https://{address}/realms/{city_id}/protocol/openid-connect/{endpoint}"
+
+
 def service_client_id(unit: str) -> str:
     return f"camkit-svc-{unit}"
 
@@ -542,11 +550,10 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
         return {"name": sid, "attributes": {"camkit_site": [sid], "camkit_tier": [str(site.tier)],
                                             "organisation": [site.organisation]}, "subGroups": subs}
 
-    def read_scope(unit: str) -> dict[str, Any]:
-        # the claim names one VMS: read on its paths (`<unit>/...`, relays and police-rule grants included)
-        claim = json.dumps([{"action": "read", "path": f"~^{unit.replace('.', chr(92) + '.')}/"}], separators=(",", ":"))
-        # (as small as Keycloak takes it: one per VMS of the city, 621 in Hanoi; unset mapper flags are "false")
-        return {"name": f"vms-read-{unit}", "protocol": "openid-connect",
+    def claim_scope(name: str, claim: str) -> dict[str, Any]:
+        # a client scope whose tokens carry exactly this permissions claim (as small as Keycloak takes it: one per
+        # VMS of the city, 621 in Hanoi; unset mapper flags are "false")
+        return {"name": name, "protocol": "openid-connect",
                 "attributes": {"include.in.token.scope": "false"},
                 "protocolMappers": [{
                     "name": "permissions", "protocol": "openid-connect",
@@ -554,33 +561,21 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
                     "config": {"claim.name": "mediamtx_permissions", "claim.value": claim, "jsonType.label": "JSON",
                                "access.token.claim": "true", "lightweight.claim": "true"}}]}
 
-    def service_client(unit: str, reads: list[str] | None = None) -> dict[str, Any]:
+    def read_scope(unit: str) -> dict[str, Any]:
+        # the claim names one VMS: read on its paths (`<unit>/...`, relays and police-rule grants included)
+        claim = json.dumps([{"action": "read", "path": f"~^{unit.replace('.', chr(92) + '.')}/"}], separators=(",", ":"))
+        return claim_scope(f"vms-read-{unit}", claim)
+
+    def service_client(unit: str, optional: list[str], what: str) -> dict[str, Any]:
         # client credentials only; the secret comes from the environment of the import job (Secret
         # sso-service-clients), never from this file; lightweight tokens keep the JWT small (it rides in the RTSP request URL as ?jwt=)
-        return {"clientId": service_client_id(unit), "name": f"camkit service: VMS/IVA of {unit}",
+        return {"clientId": service_client_id(unit), "name": f"camkit service: {what}",
                 "protocol": "openid-connect", "publicClient": False, "clientAuthenticatorType": "client-secret",
                 "secret": f"$(env:{_secret_env(unit)})", "serviceAccountsEnabled": True,
                 "standardFlowEnabled": False, "implicitFlowEnabled": False, "directAccessGrantsEnabled": False,
                 "attributes": {"access.token.lifespan": str(SERVICE_TOKEN_LIFESPAN_S),
                                "client.use.lightweight.access.token.enabled": "true"},
-                "defaultClientScopes": [],
-                "optionalClientScopes": [f"vms-read-{u}" for u in (scopes[unit] if reads is None else reads)]}
-
-    def publish_scope(ps: str, target: str, cams: tuple[str, ...]) -> dict[str, Any]:
-        # publish, and nothing else, on exactly the system's camera paths at the VMS that records them
-        return {"name": f"vms-publish-{ps}", "protocol": "openid-connect",
-                "attributes": {"include.in.token.scope": "false"},
-                "protocolMappers": [{
-                    "name": "permissions", "protocol": "openid-connect",
-                    "protocolMapper": "oidc-hardcoded-claim-mapper",
-                    "config": {"claim.name": "mediamtx_permissions", "claim.value": publish_claim(target, cams),
-                               "jsonType.label": "JSON", "access.token.claim": "true", "lightweight.claim": "true"}}]}
-
-    def publish_client(ps: str) -> dict[str, Any]:
-        client = service_client(ps, [])
-        client["name"] = f"camkit service: recorder of the private system {ps} (publish only)"
-        client["optionalClientScopes"] = [f"vms-publish-{ps}"]
-        return client
+                "defaultClientScopes": [], "optionalClientScopes": optional}
 
     publishers = publishing(ctx.topology)
     roots = [sid for sid, s in inv.sites.items() if s.parent is None and s.kind is not SiteKind.private_system]
@@ -603,9 +598,11 @@ def sso_realm(ctx: RenderContext, scopes: dict[str, list[str]]) -> dict[str, Any
                            "jsonType.label": "JSON", "multivalued": "true", "aggregate.attrs": "true",
                            "access.token.claim": "true", "lightweight.claim": "true", "id.token.claim": "false",
                            "userinfo.token.claim": "false"}}],
-        }] + [service_client(u) for u in sorted(scopes)] + [publish_client(ps) for ps in sorted(publishers)],
+        }] + [service_client(u, [f"vms-read-{r}" for r in scopes[u]], f"VMS/IVA of {u}") for u in sorted(scopes)]
+          + [service_client(ps, [f"vms-publish-{ps}"], f"recorder of the private system {ps} (publish only)")
+             for ps in sorted(publishers)],
         "clientScopes": [read_scope(u) for u in sorted({u for us in scopes.values() for u in us})]
-                        + [publish_scope(ps, *publishers[ps]) for ps in sorted(publishers)],
+                        + [claim_scope(f"vms-publish-{ps}", publish_claim(*publishers[ps])) for ps in sorted(publishers)],
     }
 
 

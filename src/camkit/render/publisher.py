@@ -25,8 +25,7 @@ import yaml
 from camkit.flows import VMS_RTSPS
 from camkit.ipplan import vms_service
 from camkit.render import Artifact, RenderContext, Renderer
-from camkit.render.helm_values import SERVICE_TOKEN_REFRESH_AT, publishing, service_client_id
-from camkit.sizing import chunks
+from camkit.render.helm_values import SERVICE_TOKEN_REFRESH_AT, publishing, service_client_id, sso_url
 
 LOCAL_RTSP = 8554
 CONFIG = "/etc/camkit-publisher"
@@ -51,7 +50,7 @@ class PublisherRenderer(Renderer):
                 continue
             held = ctx.sizing.sites[target].compute
             assert held is not None
-            shard_of = {cid: i for i, part in enumerate(chunks(held.recorded, held.vms_shards)) for cid in part}
+            shard_of = held.vms_shard_of()
             lan = sorted({str(s.cidr) for s in plan.site_subnets(ps)})
             paths: dict[str, Any] = {}
             for cid in cams:
@@ -83,8 +82,7 @@ class PublisherRenderer(Renderer):
             h, m = SERVICE_TOKEN_REFRESH_AT
             env = {
                 "TEMPLATE": f"{CONFIG}/mediamtx.yml.tmpl", "OUT": f"{CONFIG}/mediamtx.yml",
-                "TOKEN_URL": (f"https://{sso}/realms/{inv.city.id}/protocol/openid-connect/token" if sso
-                              else "https://sso.invalid/token"),
+                "TOKEN_URL": sso_url(inv.city.id, sso, "token"),
                 "CLIENT_ID": service_client_id(ps), "SCOPE_PREFIX": "vms-publish-",
                 "CLIENT_SECRET_FILE": f"{CONFIG}/client-secret", "CA_FILE": f"{CONFIG}/city-ca.crt",
                 "REFRESH_AT_MINUTE": str(h * 60 + m), "TZ": topo.timezone,
