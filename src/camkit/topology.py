@@ -138,10 +138,14 @@ class Topology:
         """camera id -> the site whose VMS records it: the owner's VMS, if the owner may see it (always, by the
         access model's first rule; a camera no unit with a VMS may see is not recorded at all)."""
         out: dict[str, str] = {}
+        memo: dict[tuple[str, str], str | None] = {}  # (unit, purpose): all the rule reads
         for cam in self.inv.cameras:
-            at = self.recording_site_of_unit(cam.unit)
-            if at in self.units_seeing(cam):
-                out[cam.id] = at
+            key = (cam.unit, cam.purpose)
+            if key not in memo:
+                at = self.recording_site_of_unit(cam.unit)
+                memo[key] = at if at in self.units_seeing(cam) else None
+            if (rec := memo[key]) is not None:
+                out[cam.id] = rec
         return out
 
     @cached_property
@@ -168,15 +172,18 @@ class Topology:
         """camera id (with analytics) -> the site whose IVA analyses it: the nearest site from its recording site
         up the tree that has GPUs and may see the camera (the access model decides, police rule included)."""
         out: dict[str, str] = {}
+        memo: dict[tuple[str, str, str], str | None] = {}  # (recording site, unit, purpose): all the rule reads
         for cam in self.inv.cameras:
             rec = self.recorded_at.get(cam.id)
             if rec is None or not cam.analytics:
                 continue
-            seeing = self.units_seeing(cam)
-            for hop in (rec, *self.inv.ancestors(rec)):
-                if hop in seeing and has_gpus(self.inv.sites[hop]):
-                    out[cam.id] = hop
-                    break
+            key = (rec, cam.unit, cam.purpose)
+            if key not in memo:
+                seeing = self.units_seeing(cam)
+                memo[key] = next((hop for hop in (rec, *self.inv.ancestors(rec))
+                                  if hop in seeing and has_gpus(self.inv.sites[hop])), None)
+            if (at := memo[key]) is not None:
+                out[cam.id] = at
         return out
 
     @cached_property

@@ -11,9 +11,6 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
 from camkit.model import ServerRole, SiteKind
@@ -101,12 +98,18 @@ def _b64(raw: bytes) -> str:
 
 
 def public_key(private_b64: str) -> str:
+    from cryptography.hazmat.primitives import serialization  # imported here: validate needs no key (0.25 s)
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
     key = X25519PrivateKey.from_private_bytes(base64.b64decode(private_b64))
     return _b64(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
 def ensure_keys(inv: Inventory, plan: Plan, store: Store) -> list[str]:
     """A key pair per tunnel endpoint; private keys in the vault, public keys in public/wireguard/."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
     created = []
     hosts = set()
     for t in tunnels(inv, plan):
