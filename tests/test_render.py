@@ -67,6 +67,40 @@ def test_failed_render_leaves_the_old_build_intact(tmp_path: Path, monkeypatch: 
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_forked_render_is_the_serial_render(tmp_path: Path) -> None:
+    """Families rendered in forked processes (the default on a multi-core machine) give the serial bytes."""
+    inv = pipeline.load(EXAMPLE)
+    plan = pipeline.plan(inv)
+    table = registry()
+    assert len(render_mod._groups(list(table), table, None, 3)) == 3  # the city is really split over processes
+    pipeline.write(render_mod.render(inv, plan, jobs=1), tmp_path / "serial")
+    pipeline.write(render_mod.render(inv, plan, jobs=3), tmp_path / "forked")
+    assert files(tmp_path / "serial") == files(tmp_path / "forked")
+
+
+def test_an_inventory_error_in_a_render_process_keeps_its_diagnostics(monkeypatch: pytest.MonkeyPatch) -> None:
+    from camkit.diagnostics import Diagnostic, Position
+
+    inv = pipeline.load(EXAMPLE)
+    plan = pipeline.plan(inv)
+    table = registry()
+    last = render_mod._groups(list(table), table, None, 2)[-1][0]  # rendered in the child, not the parent
+    wrong = Diagnostic(Position("sites/ioc.yaml", 3, 1), "a renderer's finding")
+
+    class Refusing(Renderer):
+        family = last
+        description = "refuses"
+
+        def render(self, ctx):  # type: ignore[no-untyped-def]
+            raise InventoryError([wrong])
+
+    real = render_mod.registry
+    monkeypatch.setattr(render_mod, "registry", lambda: {**real(), last: Refusing})
+    with pytest.raises(InventoryError) as err:
+        render_mod.render(inv, plan, jobs=2)
+    assert err.value.diagnostics == [wrong]
+
+
 def test_partial_render_replaces_only_its_family_and_site(tmp_path: Path, inventory: Path) -> None:
     out = tmp_path / "build"
     inv = pipeline.load(inventory)

@@ -51,6 +51,9 @@ class InventoryError(Exception):
         self.diagnostics = sorted(set(diagnostics), key=_sort_key)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
+    def __reduce__(self):  # a forked render process raises it in the parent (pickled): keep the diagnostics
+        return (type(self), (self.diagnostics,))
+
 
 def _sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
     return (d.position.file, d.position.line, d.position.column, d.message)

@@ -75,6 +75,8 @@ class Renderer(ABC):
 
     family: ClassVar[str]
     description: ClassVar[str]
+    cost: ClassVar[float] = 1.0  # seconds to render Hanoi (measured): balances the render processes
+    reads: ClassVar[tuple[str, ...]] = ()  # shared context it reads ("sizing", "flows"): computed once before a fork
 
     @abstractmethod
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
@@ -131,7 +133,8 @@ class RenderResult:
         return scope == self.site if self.site else True
 
 
-def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, site: str | None = None) -> RenderResult:
+def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, site: str | None = None,
+           jobs: int | None = None) -> RenderResult:
     chosen = select_families(families)
     if site is not None and site not in inv.sites:
         from camkit.diagnostics import suggest
@@ -140,14 +143,84 @@ def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, si
     ctx = RenderContext(inv, plan, Topology.of(inv).access, site)
     result = RenderResult(chosen, site)
     table = registry()
-    for fam in chosen:
-        for art in table[fam]().render(ctx):
-            if site is not None and art.scope != site:
-                continue
+    groups = _groups(chosen, table, site, render_jobs() if jobs is None else jobs)
+    if len(groups) == 1:
+        rendered = {fam: _render_family(ctx, table[fam]) for fam in chosen}
+    else:
+        rendered = _render_forked(ctx, table, groups)
+    for fam in chosen:  # the registry's order whatever process rendered it: output is the same as serial
+        for art in rendered[fam]:
             if art.path in result.artifacts:
                 raise RuntimeError(f"renderer bug: {art.path} written twice ({fam}, {result.artifacts[art.path][0]})")
             result.artifacts[art.path] = (fam, art)
     return result
+
+
+def render_jobs() -> int:
+    """Render processes: one per usable core, at most 4; CAMKIT_JOBS overrides (1: no fork)."""
+    env = os.environ.get("CAMKIT_JOBS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _render_family(ctx: RenderContext, renderer: type[Renderer]) -> list[Artifact]:
+    return [a for a in renderer().render(ctx) if ctx.site is None or a.scope == ctx.site]
+
+
+def _groups(chosen: list[str], table: dict[str, type[Renderer]], site: str | None, jobs: int) -> list[list[str]]:
+    """Families split over `jobs` processes, longest first onto the least loaded (deterministic). One site's
+    render is small: it stays in one process (a fork costs more than it saves)."""
+    if site is not None or jobs <= 1 or len(chosen) <= 1 or "fork" not in _mp_methods():
+        return [chosen]
+    loads = [0.0] * min(jobs, len(chosen))
+    groups: list[list[str]] = [[] for _ in loads]
+    for fam in sorted(chosen, key=lambda f: (-table[f].cost, chosen.index(f))):
+        i = loads.index(min(loads))
+        groups[i].append(fam)
+        loads[i] += table[fam].cost
+    if sum(loads) - max(loads) < 1.0:  # the other processes would save less than a second
+        return [chosen]
+    return groups
+
+
+def _mp_methods() -> list[str]:
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
+
+
+_FORKED: RenderContext | None = None  # the context a forked render process inherits (never pickled)
+
+
+def _render_in_child(families: list[str]) -> dict[str, list[Artifact]]:
+    assert _FORKED is not None
+    table = registry()
+    return {fam: _render_family(_FORKED, table[fam]) for fam in families}
+
+
+def _render_forked(ctx: RenderContext, table: dict[str, type[Renderer]], groups: list[list[str]]) -> dict[str, list[Artifact]]:
+    """Render the first group here and the others in forked processes that inherit the loaded inventory, the
+    plan and the shared context (computed once, before the fork, when more than one process reads it)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORKED
+    for shared in ("sizing", "flows"):
+        if sum(any(shared in table[f].reads for f in g) for g in groups) > 1:
+            value = getattr(ctx, shared)
+            if shared == "flows":
+                value.flows  # noqa: B018 - the matrix itself is lazy
+    _FORKED = ctx
+    try:
+        with ProcessPoolExecutor(len(groups) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_render_in_child, g) for g in groups[1:]]
+            out = {fam: _render_family(ctx, table[fam]) for fam in groups[0]}
+            for fut in futures:
+                out.update(fut.result())  # a renderer's exception is raised here, as in a serial render
+    finally:
+        _FORKED = None
+    return out
 
 
 # --- comparing with and writing the build folder ------------------------------------------------

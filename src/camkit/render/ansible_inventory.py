@@ -22,6 +22,7 @@ def group(name: str) -> str:
 
 class AnsibleInventoryRenderer(Renderer):
     family = "ansible-inventory"
+    cost = 0.8
     description = "Ansible inventory: groups per tier, kind, site and server role; host and group vars from the plan"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

@@ -19,6 +19,7 @@ PROPERTIES = ["id", "name", "type", "purpose", "status", "site", "tier", "owner"
 
 class RegistryRenderer(Renderer):
     family = "registry"
+    cost = 1.4
     description = "Camera registry: GeoJSON FeatureCollection for the city map, per-site summary CSV"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

@@ -34,6 +34,8 @@ MODEL_HEADER = ["vendor", "model", "min_firmware", "default_accounts", "rtsps", 
 
 class CamerasRenderer(Renderer):
     family = "cameras"
+    cost = 1.7
+    reads = ('flows',)
     description = ("Hardened camera profiles per site (JSON for the ONVIF applier), a reviewer's table of "
                    "settings and the 724/QCVN 135 criteria they serve; no password is ever written")
 

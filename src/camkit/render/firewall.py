@@ -10,6 +10,8 @@ from camkit.render import Artifact, RenderContext, Renderer, csv_bytes, json_byt
 
 class FirewallMatrixRenderer(Renderer):
     family = "firewall"
+    cost = 1.2
+    reads = ('flows',)
     description = "Flow matrix: every permitted flow with its reason (CSV, JSON; Markdown per site)"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

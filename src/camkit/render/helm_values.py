@@ -127,6 +127,8 @@ def _resources(cpu_m: int, mem_mi: int, gpus: int = 0) -> dict[str, Any]:
 
 class HelmValuesRenderer(Renderer):
     family = "helm"
+    cost = 1.7
+    reads = ('sizing', 'flows')
     description = "Helm values per site for charts/ (VMS, IVA, monitoring, storage): shards, requests, network policies"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

@@ -14,6 +14,7 @@ ADDRESS_HEADER = ["site", "role", "kind", "name", "address", "prefixlen", "gatew
 
 class IpPlanRenderer(Renderer):
     family = "ipplan"
+    cost = 1.2
     description = "IP plan: blocks, subnets, transit links and every address (CSV, Markdown, NetBox CSV)"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

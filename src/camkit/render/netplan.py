@@ -112,6 +112,7 @@ def check_addresses(docs: dict[str, dict[str, Any]]) -> None:
 
 class NetplanRenderer(Renderer):
     family = "netplan"
+    cost = 0.7
     description = "netplan per server (single NIC or bonded trunk, VLANs, gateway uplink), mode 600"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

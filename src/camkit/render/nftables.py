@@ -133,6 +133,8 @@ def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k
 
 class NftablesRenderer(Renderer):
     family = "nftables"
+    cost = 0.4
+    reads = ('flows',)
     description = "nftables ruleset per server: drop policy, one rule per permitted flow, logged drops"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

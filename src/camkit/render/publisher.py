@@ -40,6 +40,8 @@ def push_url(address: str, target: str, camera: str, ps: str) -> str:
 
 class PublisherRenderer(Renderer):
     family = "publisher"
+    cost = 0.5
+    reads = ('sizing', 'flows')
     description = "Private systems: the push of their shared cameras to the recording VMS (MediaMTX + publish token)"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

@@ -216,6 +216,7 @@ def _entry(key: str, vlan: int, comment: str) -> str:
 
 class RadiusRenderer(Renderer):
     family = "radius"
+    cost = 0.1
     description = "FreeRADIUS 3.2 config per RADIUS server: MAB, EAP-TLS, dynamic VLAN, switch clients"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

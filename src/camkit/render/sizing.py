@@ -46,6 +46,8 @@ def _tb(n: float) -> str:
 
 class SizingRenderer(Renderer):
     family = "sizing"
+    cost = 0.1
+    reads = ('sizing',)
     description = "Sizing per site: recorded bitrate, storage hot/warm/cold (bytes and SI TB), uplink load"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

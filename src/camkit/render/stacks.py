@@ -20,6 +20,8 @@ TIER_COMPONENT = {1: "CityStack", 2: "DistrictStack", 3: "WardStack"}
 
 class StacksRenderer(Renderer):
     family = "stacks"
+    cost = 0.1
+    reads = ('sizing',)
     description = "Pulumi stack configuration per site (stacks/Pulumi.<site>.yaml); secrets listed, never written"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

@@ -274,6 +274,8 @@ DIALECTS: dict[SwitchDialect, Dialect] = {d.name: d for d in (CiscoIosXe(), Huaw
 
 class SwitchRenderer(Renderer):
     family = "switches"
+    cost = 0.7
+    reads = ('flows',)
     description = "access switch configs (Cisco IOS-XE, Huawei VRP, Aruba-CX): 802.1X/MAB, port security, IP binding"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:

@@ -20,6 +20,7 @@ def _pub(host: str) -> str:
 
 class WireguardRenderer(Renderer):
     family = "wireguard"
+    cost = 0.1
     description = "WireGuard tunnels of private systems: hub (gateway) and spoke configs, keys from the store"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
