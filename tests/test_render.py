@@ -101,6 +101,22 @@ def test_an_inventory_error_in_a_render_process_keeps_its_diagnostics(monkeypatc
     assert err.value.diagnostics == [wrong]
 
 
+@pytest.mark.parametrize("value", [
+    {}, [], "đường\n\u2028\"", 0, -0.0, 1e300, float("nan"), True, None,
+    {"b": [1, 2.5, {"x": None, "a": []}], "a": "Hà Nội", "c": {}, "d": [[{}], ()]},
+    {"nested": {"deeper": {"deepest": [[1], [2, [3]]]}}},
+    {1: "a non-str key"}, {"k": {3, 4}.__class__.__name__}, [("tuple", 1)],
+])
+def test_json_bytes_is_jsons_indented_output_byte_for_byte(value: object) -> None:
+    assert render_mod.json_bytes(value) == (json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1)
+                                            + "\n").encode("utf-8")
+
+
+def test_json_bytes_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError):
+        render_mod.json_bytes({"a": object()})
+
+
 def test_partial_render_replaces_only_its_family_and_site(tmp_path: Path, inventory: Path) -> None:
     out = tmp_path / "build"
     inv = pipeline.load(inventory)

@@ -354,16 +354,54 @@ def csv_bytes(header: list[str], rows: Iterable[Iterable[object]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def yaml_dumper() -> type:
+    """libyaml's safe emitter (~10x faster at city scale), PyYAML's own where libyaml is missing."""
+    import yaml
+
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def yaml_bytes(data: object, header: str = "") -> bytes:
     import yaml
 
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter: ~10x faster at city scale
-    text = yaml.dump(data, Dumper=dumper, sort_keys=True, allow_unicode=True, width=120, default_flow_style=False)
+    text = yaml.dump(data, Dumper=yaml_dumper(), sort_keys=True, allow_unicode=True, width=120, default_flow_style=False)
     return (header + text).encode("utf-8")
 
 
 def json_bytes(data: object) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+    """json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1) + newline, byte for byte, with the C
+    encoder writing every scalar (indent= alone switches json to its pure-Python encoder: 3x slower)."""
+    try:
+        text = _indented(data, 0)
+    except _Unusual:
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1)
+    return (text + "\n").encode("utf-8")
+
+
+_SCALAR = json.JSONEncoder(ensure_ascii=False).encode
+
+
+class _Unusual(Exception):
+    """A value json's own indenting treats specially (a non-str key, a custom type): use json.dumps."""
+
+
+def _indented(x: object, level: int) -> str:
+    if isinstance(x, dict):
+        if not x:
+            return "{}"
+        if not all(type(k) is str for k in x):
+            raise _Unusual
+        pad = "\n" + " " * (level + 1)
+        return ("{" + ",".join(pad + _SCALAR(k) + ": " + _indented(x[k], level + 1) for k in sorted(x))
+                + "\n" + " " * level + "}")
+    if isinstance(x, (list, tuple)):
+        if not x:
+            return "[]"
+        pad = "\n" + " " * (level + 1)
+        return "[" + ",".join(pad + _indented(e, level + 1) for e in x) + "\n" + " " * level + "]"
+    if x is None or isinstance(x, (str, int, float)):
+        return _SCALAR(x)
+    raise _Unusual
 
 
 def md_table(header: list[str], rows: Iterable[Iterable[object]]) -> str:

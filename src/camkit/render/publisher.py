@@ -24,7 +24,7 @@ import yaml
 
 from camkit.flows import VMS_RTSPS
 from camkit.ipplan import vms_service
-from camkit.render import Artifact, RenderContext, Renderer
+from camkit.render import Artifact, RenderContext, Renderer, yaml_dumper
 from camkit.render.helm_values import SERVICE_TOKEN_REFRESH_AT, publishing, service_client_id, sso_url
 
 LOCAL_RTSP = 8554
@@ -79,7 +79,7 @@ class PublisherRenderer(Renderer):
                 "pathDefaults": {"record": False},
                 "paths": paths,
             }
-            text = HEADER.format(ps=ps) + yaml.safe_dump(config, sort_keys=False, width=200, allow_unicode=True)
+            text = HEADER.format(ps=ps) + yaml.dump(config, Dumper=yaml_dumper(), sort_keys=False, width=200, allow_unicode=True)
             yield Artifact(f"sites/{ps}/publisher/mediamtx.yml.tmpl", text.encode(), ps)
             h, m = SERVICE_TOKEN_REFRESH_AT
             env = {

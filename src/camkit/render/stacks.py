@@ -12,7 +12,7 @@ from typing import Iterable
 import yaml
 
 from camkit.model import SiteKind
-from camkit.render import Artifact, RenderContext, Renderer
+from camkit.render import Artifact, RenderContext, Renderer, yaml_dumper
 from camkit.render.helm_values import charts_of
 
 TIER_COMPONENT = {1: "CityStack", 2: "DistrictStack", 3: "WardStack"}
@@ -62,5 +62,5 @@ class StacksRenderer(Renderer):
                     "# Secrets to set before `pulumi up` (encrypted by Pulumi, never in this file):"]
             head += [f"#   pulumi config set --secret --path camkit:{n}" for n in need] + notes
             head.append("#   relay fingerprints (not secret): pulumi config set camkit:relayFingerprints '{\"<site>\": \"<sha256>\"}'")
-            text = "\n".join(head) + "\n" + yaml.safe_dump(config, sort_keys=True, allow_unicode=True)
+            text = "\n".join(head) + "\n" + yaml.dump(config, Dumper=yaml_dumper(), sort_keys=True, allow_unicode=True)
             yield Artifact(f"stacks/Pulumi.{sid}.yaml", text.encode("utf-8"), sid)
