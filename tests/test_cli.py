@@ -10,13 +10,14 @@ import yaml
 
 from camkit.schema import schemas
 
-from conftest import EXAMPLE, append_row, camera
+from conftest import EXAMPLE, append_row, camera, edit
 
 
 def test_validate_ok_and_json(cli) -> None:  # type: ignore[no-untyped-def]
     res = cli("validate", EXAMPLE, "--json", "--locked")
     assert res.exit_code == 0
-    assert json.loads(res.output) == {"ok": True, "city": "example", "sites": 8, "cameras": 41, "lock_up_to_date": True}
+    assert json.loads(res.output) == {"ok": True, "city": "example", "sites": 8, "cameras": 41, "lock_up_to_date": True,
+                                    "warnings": []}
 
 
 def test_validate_errors_as_json(cli, inventory: Path) -> None:  # type: ignore[no-untyped-def]
@@ -110,3 +111,14 @@ def test_committed_schema_files_are_current() -> None:
     committed = {p.name: json.loads(p.read_text("utf-8")) for p in (ROOT / "inventories" / "schema").iterdir()}
     assert committed == {f"{k}.schema.json": v for k, v in schemas().items()}, \
         "run `camkit schema --out inventories/schema`"
+
+
+def test_markup_and_escape_codes_in_a_value_are_shown_not_interpreted(cli, inventory: Path) -> None:  # type: ignore[no-untyped-def]
+    # a value from a pull request: Rich markup that would crash the printer and a terminal escape (clear screen)
+    edit(inventory / "sites" / "hang-bac.yml", "parent: hoan-kiem", 'parent: "[/x][bold]d9\\e[2J"')
+    res = cli("validate", inventory)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "parent: String should match pattern" in res.output
+    assert "(got '[/x][bold]d9\\x1b[2J')" in res.output  # shown literally, the escape escaped
+    assert "\x1b" not in res.output
+    assert "1 problem(s) found" in res.output  # every other problem is still listed: none here

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from rich.markup import escape
 
 from camkit import pipeline
@@ -70,10 +71,23 @@ def fail(exc: InventoryError, as_json: bool) -> None:
         out.print_json(json.dumps({"ok": False, "errors": [d.as_dict() for d in exc.diagnostics]}, ensure_ascii=False))
     else:
         for d in exc.diagnostics:
-            err.print(f"[bold red]error[/]: {d.position}: {d.message}" + (f" [dim]({d.hint})[/]" if d.hint else ""),
-                      highlight=False, markup=True, soft_wrap=True)
+            _problem("error", "bold red", d)
         err.print(f"[red]{len(exc.diagnostics)} problem(s) found; nothing was written[/]")
     sys.exit(2)
+
+
+def printable(text: str) -> str:
+    """Inventory text as it may reach a terminal: control characters (escape codes, newlines) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _problem(label: str, style: str, d: Any) -> None:
+    """One diagnostic line. The values in it come from pull requests: they are never read as Rich markup and
+    their control characters are escaped (a `[/x]` or an escape code is shown, not interpreted)."""
+    line = Text.assemble((label, style), f": {printable(str(d.position))}: {printable(d.message)}")
+    if d.hint:
+        line.append(f" ({printable(d.hint)})", style="dim")
+    err.print(line, highlight=False, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,14 +103,19 @@ inventory_arg = click.argument("inventory", type=click.Path(path_type=Path), def
 @inventory_arg
 @click.option("--json", "as_json", is_flag=True, help="machine-readable result")
 @click.option("--locked", is_flag=True, help="fail when ipplan.lock.yml is not up to date (for CI)")
-def validate(inventory: Path, as_json: bool, locked: bool) -> None:
-    """Check the whole inventory and its IP plan; write nothing."""
+@click.option("--strict", is_flag=True, help="capacity findings fail (exit 2) instead of warning (for CI)")
+def validate(inventory: Path, as_json: bool, locked: bool, strict: bool) -> None:
+    """Check the whole inventory, its IP plan and its capacity; write nothing."""
+    from camkit import capacity
+
     try:
         with stages() as stage:
             stage("loading inventory")
             inv = pipeline.load(inventory, stage.files)
             stage("planning addresses")
             plan = pipeline.plan(inv)
+            stage("checking capacity")
+            found = capacity.check(inv, strict)
         stale = pipeline.lock_is_stale(inv, plan)
         if locked and stale:
             from camkit.diagnostics import Diagnostic, Position
@@ -107,10 +126,17 @@ def validate(inventory: Path, as_json: bool, locked: bool) -> None:
     except InventoryError as exc:
         fail(exc, as_json)
     summary = {"ok": True, "city": inv.city.id, "sites": len(inv.sites), "cameras": len(inv.cameras),
-               "lock_up_to_date": not stale}
+               "lock_up_to_date": not stale, "warnings": [f.as_dict() for f in found]}
     if as_json:
-        out.print_json(json.dumps(summary))
+        out.print_json(json.dumps(summary, ensure_ascii=False))
     else:
+        for f in found:
+            _problem("warning", "yellow", f.diagnostic)
+        if found:
+            by_rule = {r: sum(f.rule == r for f in found) for r in capacity.RULES}
+            err.print(Text(f"{len(found)} capacity warning(s): "
+                           + ", ".join(f"{r} {n}" for r, n in by_rule.items() if n)
+                           + "; `validate --strict` fails on them", style="yellow"), soft_wrap=True)
         out.print(f"[green]ok[/]: {inv.city.id}: {len(inv.sites)} sites, {len(inv.cameras)} cameras"
                   + ("" if not stale else " [yellow](ipplan.lock.yml would change: run `camkit plan --write-lock`)[/]"))
 

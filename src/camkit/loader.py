@@ -308,10 +308,22 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
             positions[f"city.reserved.{i}"] = city_doc.position(("reserved", i))
         for key in ("pod_cidr", "service_cidr"):
             positions[f"city.kubernetes.{key}"] = city_doc.position(("kubernetes", key))
+        for tier in ("tier1", "tier2", "tier3"):  # capacity findings point at the tier's figures
+            positions[f"city.tiers.{tier}"] = city_doc.position(("tiers", tier))
+        positions["city.storage"] = city_doc.position(("storage",), key=True)
     for key, pos in camera_lines.items():
         positions["camera." + key.split("\0")[0]] = pos
     for sid, doc in site_docs.items():
         positions[f"site.{sid}"] = doc.position(("id",))
+        site = sites[sid]
+        pdoc = profile_docs.get(site.profile or site.kind.value)
+        for key in ("servers", "uplink"):  # the site's own key, else its profile's, else the site's id line
+            if key in doc.data:
+                positions[f"site.{sid}.{key}"] = doc.position((key,), key=True)
+            elif pdoc is not None and isinstance(pdoc.data, dict) and key in pdoc.data:
+                positions[f"site.{sid}.{key}"] = pdoc.position((key,), key=True)
+            else:
+                positions[f"site.{sid}.{key}"] = positions[f"site.{sid}"]
         for role in sites[sid].networks:
             positions[f"site.{sid}.networks.{role.value}"] = doc.position(("networks", role.value, "subnet"))
     return Inventory(root=root, city=city, profiles=profiles, sites=ordered_sites,

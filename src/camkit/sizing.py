@@ -17,7 +17,7 @@ import yaml
 
 from camkit.ipplan import vms_service
 from camkit.loader import Inventory
-from camkit.model import Camera, ServerRole, SiteKind
+from camkit.model import Camera, ServerRole, SiteKind, StoragePolicy
 from camkit.topology import Topology
 
 DATA = Path(__file__).resolve().parent / "data" / "sizing.yml"
@@ -71,6 +71,9 @@ class SiteSize:
     uplink_capacity_mbps: int = 0
     uplink: dict[str, float] = field(default_factory=dict)  # Mbps by cause
     compute: Compute | None = None  # None for private systems (recorded and analysed by their parent)
+    # each VMS shard's recordings volume: its hot days with overhead and headroom (tiers 1-2: the archive moves
+    # older segments to the warm object store; tier 3 keeps all of its retention on it)
+    vms_volume_bytes: float = 0.0
 
     @property
     def total_bytes(self) -> int:
@@ -186,6 +189,11 @@ def published_services(inv: Inventory, topo: Topology) -> dict[str, tuple[str, .
     return out
 
 
+def overhead(pol: StoragePolicy) -> float:
+    """What a byte recorded takes on disk before protection: file-system overhead, then headroom."""
+    return (1 + pol.filesystem_overhead_percent / 100) * (1 + pol.headroom_percent / 100)
+
+
 def size_compute(inv: Inventory, topo: Topology, sites: dict[str, SiteSize]) -> None:
     """Fill each recording site's Compute: cameras recorded, analysed, shards, GPUs, requests (the topology says
     which cameras each site records and analyses)."""
@@ -193,7 +201,9 @@ def size_compute(inv: Inventory, topo: Topology, sites: dict[str, SiteSize]) -> 
     for sid, ids in topo.recorded.items():
         rec = [cams[c] for c in ids]
         analysed = [cams[c] for c in topo.analysed.get(sid, ())]
-        sites[sid].compute = _compute(inv, sid, rec, analysed, sum(camera_mbps(c) for c in rec))
+        s = sites[sid]
+        s.compute = _compute(inv, sid, rec, analysed, sum(camera_mbps(c) for c in rec))
+        s.vms_volume_bytes = s.daily_bytes * topo.hot_days(sid) * overhead(inv.city.storage) / s.compute.vms_shards
 
 
 @dataclass
@@ -208,7 +218,7 @@ def size_city(inv: Inventory, topo: Topology | None = None) -> CitySize:
     topo = topo if topo is not None else Topology(inv)
     pol = inv.city.storage
     duty = table()["recording"]["duty"]
-    overhead = (1 + pol.filesystem_overhead_percent / 100) * (1 + pol.headroom_percent / 100)
+    overhead_ = overhead(pol)
     ec = (pol.ec_data_chunks + pol.ec_coding_chunks) / pol.ec_data_chunks
     index = inv.camera_index
     sites: dict[str, SiteSize] = {}
@@ -235,8 +245,8 @@ def size_city(inv: Inventory, topo: Topology | None = None) -> CitySize:
         warm_days = base.retention_days - hot_days
         factor = pol.local_raid_factor if site.tier == 3 else pol.hot_replicas
         s.logical_bytes = daily * base.retention_days
-        s.hot_bytes = round(daily * hot_days * factor * overhead)
-        s.warm_bytes = round(daily * warm_days * ec * overhead)
+        s.hot_bytes = round(daily * hot_days * factor * overhead_)
+        s.warm_bytes = round(daily * warm_days * ec * overhead_)
         sites[sid] = s
     # private systems are recorded by the VMS they publish to
     for sid, (at, _) in topo.publishers.items():
@@ -247,8 +257,8 @@ def size_city(inv: Inventory, topo: Topology | None = None) -> CitySize:
         parent.logical_bytes += extra * pbase.retention_days
         factor = pol.local_raid_factor if parent.tier == 3 else pol.hot_replicas
         hot_days = topo.hot_days(at)
-        parent.hot_bytes += round(extra * hot_days * factor * overhead)
-        parent.warm_bytes += round(extra * (pbase.retention_days - hot_days) * ec * overhead)
+        parent.hot_bytes += round(extra * hot_days * factor * overhead_)
+        parent.warm_bytes += round(extra * (pbase.retention_days - hot_days) * ec * overhead_)
     # the city: tier-2 backups and the evidence archive, on its object store
     if topo.iocs:
         ioc = sites[topo.iocs[0]]
@@ -256,7 +266,7 @@ def size_city(inv: Inventory, topo: Topology | None = None) -> CitySize:
         backup_logical = round(backup * inv.city.tiers.tier2.retention_days)
         archive = sum(s.daily_bytes for s in sites.values()) * pol.tier1_archive_percent / 100
         archive_logical = round(archive * pol.tier1_archive_days)
-        ioc.cold_bytes += round((backup_logical + archive_logical) * ec * overhead)
+        ioc.cold_bytes += round((backup_logical + archive_logical) * ec * overhead_)
         ioc.logical_bytes += backup_logical + archive_logical
         for s in sites.values():
             if s.tier == 2 and inv.city.tiers.tier2.backup_to_city:

@@ -152,11 +152,7 @@ class HelmValuesRenderer(Renderer):
         inv, plan = ctx.inv, ctx.plan
         comp = size.compute
         assert comp is not None
-        pol = inv.city.storage
         tier = inv.city.tiers.of(site.tier)
-        # tiers 1-2: the archive moves segments older than hot_days to the warm object store; tier 3 keeps all
-        hot_days = ctx.topology.hot_days(site.id)
-        overhead = (1 + pol.filesystem_overhead_percent / 100) * (1 + pol.headroom_percent / 100)
         cams = inv.camera_index
         entries: dict[str, dict[str, Any]] = {}
         for cid in comp.recorded:
@@ -181,7 +177,6 @@ class HelmValuesRenderer(Renderer):
                 host_path = f"{ip}:{port}{path}"
             entries[cid] = {"path": f"{site.id}/{cid}", "scheme": scheme, "hostPath": host_path, "credentials": cid}
         n = comp.vms_shards
-        hot_bytes = size.daily_bytes * hot_days * overhead
         # relays: exactly the cameras of other sites this unit may see (the access model), one path pattern per
         # recording site; what the police rule grants lives under its own prefix (its own token permission)
         # recording site, and one source per shard of the holder's VMS (its published address serves those paths)
@@ -199,7 +194,7 @@ class HelmValuesRenderer(Renderer):
                 whole = len(parts) == 1 and len(mine) == len(part)
                 relays.append({"prefix": relay_prefix(site.id, police_rule), "site": holder, "address": address,
                                "cameras": [] if whole else mine})
-        shards = [{"name": str(i), "volumeSize": _quantity_gi(hot_bytes / n),
+        shards = [{"name": str(i), "volumeSize": _quantity_gi(size.vms_volume_bytes),
                    "address": ctx.plan.service_ip(site.id, vms_service(i)) or "",
                    "cameras": [entries[c] for c in part if c in entries], "relays": relays[i::n]}
                   for i, part in enumerate(comp.vms_parts)]
