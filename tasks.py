@@ -36,10 +36,12 @@ def setup(c: Context) -> None:
     c.run(f"{PY} -m pip install -q -e '{ROOT}[test]'")
 
 
-@task(help={"inventory": "inventory folder", "locked": "fail when ipplan.lock.yml is stale"})
-def validate(c: Context, inventory: str = "inventories/example", locked: bool = False) -> None:
+@task(help={"inventory": "inventory folder", "locked": "fail when ipplan.lock.yml is stale",
+            "strict": "capacity findings fail (what an inventory's CI runs)"})
+def validate(c: Context, inventory: str = "inventories/example", locked: bool = False, strict: bool = False) -> None:
     """Validate an inventory (writes nothing)."""
-    c.run(f"{_python()} -m camkit.cli validate {inventory}" + (" --locked" if locked else ""), pty=False)
+    c.run(f"{_python()} -m camkit.cli validate {inventory}" + (" --locked" if locked else "")
+          + (" --strict" if strict else ""), pty=False)
 
 
 @task(help={"inventory": "inventory folder", "only": "comma-separated families", "site": "one site"})

@@ -218,6 +218,7 @@ class Gen:
         self.mac = 0
         self.cam_no = 0
         self.streams: list[list[object]] = []  # streams.lock.csv rows
+        self.sites: dict[str, tuple[str, str]] = {}  # site id -> (file, text as first written)
 
     def next_mac(self) -> str:
         self.mac += 1
@@ -232,9 +233,17 @@ class Gen:
         return round(lat + dlat, 6), round(lon + dlon, 6)
 
     def write_yaml(self, rel: str, text: str) -> None:
+        if rel.startswith("sites/"):
+            self.sites[Path(rel).stem] = (rel, text)
         path = self.out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
+
+    def rewrite_site(self, sid: str, tail: str) -> None:
+        """The site file as first written, plus `tail` (its own uplink and servers)."""
+        rel, text = self.sites[sid]
+        path = self.out / rel
+        path.write_text(text + tail, "utf-8")
 
     def write_cameras(self, rel: str, rows: list[list[object]], pulled: bool = True) -> None:
         if not rows:
@@ -328,6 +337,139 @@ def switches_for(n: int, ports: int = 24, uplinks: int = 2) -> tuple[str, list[t
     return ("switches:\n" + lines) if n else "", plan
 
 
+# --- hardware: each site's servers sized to what camkit's sizing model says it must hold ---------------------
+# The profiles (profiles/*.yml, hand-written) describe a small site; a site whose cameras need more gets its own
+# `servers:` (and a private system its own `uplink:`), built from these parts (figures from the datasheets):
+DISK_TB = 22  # Seagate Exos X22: 22 TB 3.5" SAS/SATA (datasheet, 2022); WD Ultrastar DC HC570 is the same size
+CEPH_NODE_DISKS = 24  # Dell PowerEdge R760xd2: up to 24 x 3.5" drives in 2U (spec sheet): 528 TB raw per node
+ARCHIVE_NODE_DISKS = 90  # Supermicro SSG-640SP-E1CR90: 90 x 3.5" in 4U (spec sheet): the IOC's cold archive
+EDGE_BAYS = 12 + 84  # a 2U 12-bay edge server + one Dell PowerVault ME484 (84 x 3.5" in 5U, spec sheet)
+RAID_GROUP = 10  # tier 3 local disks: RAID6 8+2 (city.yml storage.local_raid_factor 1.25): whole groups of 10
+GPU_SERVER = {"gpus": 4, "cpu_cores": 64, "memory_gb": 512}  # 4 x NVIDIA T4 (single-slot, 70 W) in a 2U server
+WORKER = {"cpu_cores": 64, "memory_gb": 256}  # an extra Kubernetes worker when the requests need more
+FTTH_MBPS = (100, 300, 500, 1000)  # business FTTH/Internet plans of VNPT and Viettel (2024 price lists)
+SIZING_PASSES = 4  # GPUs placed move analytics between sites: repeat until the servers stop changing
+
+
+def _server(d: dict[str, object]) -> str:
+    keys = ("name", "roles", "gpus", "gpu_model", "cpu_cores", "memory_gb", "disks_tb", "nics", "netplan")
+    parts = []
+    for k in keys:
+        if k not in d:
+            continue
+        v = d[k]
+        if isinstance(v, list):
+            v = "[" + ", ".join(str(x) for x in v) + "]"
+        elif isinstance(v, float) and v.is_integer():
+            v = int(v)
+        parts.append(f"{k}: {v}")
+    return "  - {" + ", ".join(parts) + "}\n"
+
+
+def _servers_for(inv, sid: str, size, pol) -> list[dict[str, object]] | None:  # type: ignore[no-untyped-def]
+    """The servers a site needs (None: its profile's are enough), from the findings of camkit.capacity."""
+    from camkit.capacity import CEPH_METADATA_REPLICAS
+    from camkit.model import Server
+
+    site = inv.sites[sid]
+    servers = [s.model_dump(mode="json", exclude_defaults=True) for s in site.servers]
+    for d, s in zip(servers, site.servers):
+        d["name"], d["roles"] = s.name, [r.value for r in s.roles]
+
+    def field(d: dict[str, object], key: str) -> int:
+        return int(d.get(key, Server.model_fields[key].default))  # type: ignore[arg-type]
+
+    changed = False
+    storage = [d for d in servers if "storage" in d["roles"] and d.get("disks_tb")]
+    if site.tier == 3 and storage:
+        # one node keeps everything (a local volume cannot span nodes)
+        need = max(size.total_bytes, size.vms_volume_bytes * pol.local_raid_factor) / 1e12
+        if need > storage[0]["disks_tb"]:
+            disks = RAID_GROUP * math.ceil(need / (RAID_GROUP * DISK_TB))
+            assert disks <= EDGE_BAYS, f"{sid}: {disks} disks do not fit one edge node"
+            storage[0]["disks_tb"] = disks * DISK_TB
+            changed = True
+    elif site.tier < 3 and size.total_bytes:
+        # a site whose recordings are mostly the cold archive (the IOC) uses high-density archive nodes
+        per_node = (ARCHIVE_NODE_DISKS if size.cold_bytes > size.hot_bytes + size.warm_bytes else CEPH_NODE_DISKS) * DISK_TB
+        hosts = max(pol.hot_replicas, CEPH_METADATA_REPLICAS, pol.ec_data_chunks + pol.ec_coding_chunks,
+                    math.ceil(size.total_bytes / 1e12 / per_node))
+        if len(storage) < hosts or sum(d["disks_tb"] for d in storage) * 1e12 < size.total_bytes:
+            for d in storage:
+                d["disks_tb"] = per_node
+            template = storage[0] if storage else {"nics": ["eno1", "eno2"], "netplan": "bond"}
+            for i in range(len(storage) + 1, hosts + 1):
+                extra = {"name": f"st{i}", "roles": ["k8s_worker", "storage"], "disks_tb": per_node}
+                extra.update({k: template[k] for k in ("nics", "netplan") if k in template})
+                servers.append(extra)
+            changed = True
+    comp = size.compute
+    if comp is not None and comp.gpu_shortfall:
+        have = sum(1 for d in servers if "gpu" in d["roles"])
+        for i in range(have + 1, have + 1 + math.ceil(comp.gpu_shortfall / GPU_SERVER["gpus"])):
+            servers.append({"name": f"gpu{i}", "roles": ["k8s_worker", "gpu"], **GPU_SERVER})
+        changed = True
+    if comp is not None:
+        cpu = comp.vms_shards * comp.recorder_cpu_m + comp.iva_shards * comp.iva_cpu_m
+        mem = comp.vms_shards * comp.recorder_mem_mi + comp.iva_shards * comp.iva_mem_mi
+        cores = sum(field(d, "cpu_cores") for d in servers if "k8s_worker" in d["roles"])
+        memory = sum(field(d, "memory_gb") for d in servers if "k8s_worker" in d["roles"])
+        workers = sum(1 for d in servers if "k8s_worker" in d["roles"])
+        n = 0
+        while cpu > cores * 1000 or mem > memory * 1024 or comp.vms_shards > workers:
+            n += 1
+            servers.append({"name": f"wk{n}", "roles": ["k8s_worker"], **WORKER})
+            cores, memory, workers = cores + WORKER["cpu_cores"], memory + WORKER["memory_gb"], workers + 1
+            changed = True
+    return servers if changed else None
+
+
+def size_sites(gen: Gen, hand: Path) -> None:
+    """Give each site the servers (and a private system the uplink) its cameras need under camkit's sizing model,
+    so that `camkit validate --strict inventories/hanoi` holds: load what was written (with the hand-written
+    city.yml and profiles), size it, rewrite the sites that need more, until nothing changes."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    from camkit.loader import load
+    from camkit.sizing import size_city
+    from camkit.topology import Topology
+
+    servers_text: dict[str, str] = {}
+    uplink_text: dict[str, str] = {}
+    for _ in range(SIZING_PASSES):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "hanoi"
+            shutil.copytree(gen.out, root, ignore=shutil.ignore_patterns("ipplan.lock.yml"))
+            for name in ("city.yml", "profiles"):
+                src = hand / name
+                if not (root / name).exists():
+                    (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+            inv = load(root)
+        sizes = size_city(inv, Topology(inv)).sites
+        pol = inv.city.storage
+        changed = set()
+        for sid, size in sizes.items():
+            servers = _servers_for(inv, sid, size, pol)
+            if servers is not None:
+                servers_text[sid] = "servers:\n" + "".join(_server(d) for d in servers)
+                changed.add(sid)
+            site = inv.sites[sid]
+            if size.uplink_capacity_mbps and size.uplink_mbps > size.uplink_capacity_mbps:
+                assert site.kind.value == "private_system", f"{sid}: uplink over capacity"
+                want = size.uplink_mbps / (pol.uplink_alert_percent / 100)
+                cap = next((c for c in FTTH_MBPS if c >= want), None)
+                assert cap is not None, f"{sid}: {want:.0f} Mbps is more than any FTTH plan"
+                uplink_text[sid] = f"uplink: {{type: {site.uplink.type.value}, capacity_mbps: {cap}}}\n"
+                changed.add(sid)
+        for sid in sorted(changed):
+            gen.rewrite_site(sid, uplink_text.get(sid, "") + servers_text.get(sid, ""))
+        if not changed:
+            return
+    raise SystemExit(f"the servers did not settle in {SIZING_PASSES} sizing passes")
+
+
 def site_yaml(sid: str, name: str, kind: str, parent: str | None, org: str, lat: float, lon: float,
               extra: str = "") -> str:
     text = f'id: {sid}\nname: "{name}"\nkind: {kind}\n'
@@ -340,6 +482,8 @@ def site_yaml(sid: str, name: str, kind: str, parent: str | None, org: str, lat:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "inventories" / "hanoi")
+    ap.add_argument("--hand", type=Path, default=Path(__file__).resolve().parent.parent / "inventories" / "hanoi",
+                    help="where the hand-written city.yml and profiles/ are (the sizing pass reads them)")
     args = ap.parse_args()
     check_totals()
     out: Path = args.out
@@ -429,6 +573,7 @@ def main() -> None:
                     for t in chunk]
             gen.write_cameras(f"cameras/{did}/{pid_}.csv", rows, pulled=False)
     gen.write_streams()
+    size_sites(gen, args.hand)
     print(f"wrote {out}: {gen.cam_no} cameras")
 
 

@@ -120,3 +120,29 @@ def test_every_hanoi_camera_gets_a_profile_and_every_model_a_catalog_entry(hanoi
     assert len(inv.models) == 33 and all(p["min_firmware"] for p in profiles.values())
     models = result.artifacts["cameras/models.csv"][1].content.decode().splitlines()
     assert len(models) == 34 and sum(int(r.split(",")[8]) for r in models[1:]) == 62489
+
+
+def test_hanoi_passes_strict_capacity_and_a_halved_ward_storage_fails(hanoi, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from camkit import capacity
+    from camkit.cli import main
+
+    inv, _ = hanoi
+    assert capacity.findings(inv) == []  # every site sized to its cameras (scripts/make_hanoi.py size_sites)
+    # one ward's storage server halved: validate still succeeds (a warning), --strict fails naming the site
+    copy = tmp_path / "hanoi"
+    import shutil
+
+    shutil.copytree(HANOI, copy)
+    ward = copy / "sites" / "nam-tu-liem" / "nam-tu-liem-p08.yml"
+    text = ward.read_text("utf-8")
+    disks = next(line for line in text.splitlines() if "name: edge1" in line)
+    tb = int(disks.split("disks_tb: ")[1].split("}")[0].split(",")[0])
+    ward.write_text(text.replace(f"disks_tb: {tb}", f"disks_tb: {tb // 2}"), "utf-8")
+    res = CliRunner().invoke(main, ["validate", str(copy)], catch_exceptions=False)
+    assert res.exit_code == 0 and "capacity (storage): site 'nam-tu-liem-p08'" in res.output
+    res = CliRunner().invoke(main, ["validate", "--strict", str(copy)], catch_exceptions=False)
+    assert res.exit_code == 2, res.output
+    assert "nam-tu-liem-p08.yml" in res.output and "site 'nam-tu-liem-p08' keeps" in res.output
+    assert f"on {tb // 2:,}.0 TB of storage-server disks" in res.output and "TB short" in res.output
