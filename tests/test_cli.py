@@ -114,11 +114,13 @@ def test_committed_schema_files_are_current() -> None:
 
 
 def test_markup_and_escape_codes_in_a_value_are_shown_not_interpreted(cli, inventory: Path) -> None:  # type: ignore[no-untyped-def]
-    # a value from a pull request: Rich markup that would crash the printer and a terminal escape (clear screen)
-    edit(inventory / "sites" / "hang-bac.yml", "parent: hoan-kiem", 'parent: "[/x][bold]d9\\e[2J"')
+    # values from a pull request: Rich markup that crashed the printer, and a terminal escape (clear screen)
+    edit(inventory / "sites" / "hang-bac.yml", "parent: hoan-kiem", 'parent: "[/x][bold]d9"')
+    edit(inventory / "sites" / "hang-trong.yml", 'name: "Phường Hàng Trống"', 'name: "Hàng\\e[2J Trống"')
     res = cli("validate", inventory)
     assert res.exit_code == 2 and "Traceback" not in res.output
-    assert "parent: String should match pattern" in res.output
-    assert "(got '[/x][bold]d9\\x1b[2J')" in res.output  # shown literally, the escape escaped
-    assert "\x1b" not in res.output
-    assert "1 problem(s) found" in res.output  # every other problem is still listed: none here
+    assert "hang-bac.yml:4:9: parent: String should match pattern" in res.output
+    assert "(got '[/x][bold]d9')" in res.output  # the markup shown literally
+    assert "hang-trong.yml:2:7: name: character '\\x1b' at position 5 is not allowed" in res.output
+    assert "\x1b" not in res.output  # no raw escape reaches the terminal
+    assert "2 problem(s) found" in res.output  # one does not hide the other

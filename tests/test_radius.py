@@ -358,7 +358,7 @@ def test_quarantine_vlan_for_unknown_devices(tmp_path: Path, inventory: Path) ->
     from conftest import edit
 
     need("freeradius")
-    edit(inventory / "city.yml", "radius_placement: tier2", "radius_placement: tier2\n  quarantine_vlan: 999")
+    edit(inventory / "city.yml", "radius_placement: tier2", "radius_placement: tier2\n  quarantine_vlan: 998")
     inv = pipeline.load(inventory)
     plan = pipeline.plan(inv)
     store = Store.open(tmp_path / "store", PASSWORD)
@@ -381,7 +381,7 @@ def test_quarantine_vlan_for_unknown_devices(tmp_path: Path, inventory: Path) ->
         known = inv.camera_index["ht-c01"].mac
         replies = mab(srv, secret_of(world, "hang-trong-sw1"), sw_ip, ["02:de:ad:be:ef:01", known])
         assert [r["result"] for r in replies] == ["accept", "accept"]
-        assert replies[0]["attrs"]["Tunnel-Private-Group-Id"] == ["999"]
+        assert replies[0]["attrs"]["Tunnel-Private-Group-Id"] == ["998"]
         assert replies[1]["attrs"]["Tunnel-Private-Group-Id"] == ["100"]
     finally:
         proc.send_signal(signal.SIGTERM)

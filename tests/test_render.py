@@ -203,3 +203,17 @@ def test_ansible_inventory_is_accepted_by_ansible(tmp_path: Path) -> None:
     assert hv["camkit_site_id"] == "hoan-kiem" and hv["camkit_ntp_servers"]
     assert hv["camkit_server_gateway_addresses"]["cameras"] == "10.20.0.1/24"
     assert hv["ansible_host"] == hv["camkit_server_addresses"]["servers"]["address"]
+
+
+def test_a_formula_in_a_name_is_written_inert_in_every_csv(inventory: Path) -> None:
+    # OWASP "CSV injection": a site name a spreadsheet would run; numbers stay numbers
+    edit(inventory / "sites" / "hang-bac.yml", 'name: "Phường Hàng Bạc"', 'name: "=HYPERLINK(\\"http://x\\")"')
+    inv = pipeline.load(inventory)
+    result = pipeline.render(inv, pipeline.plan(inv), ["registry"])
+    rows = list(csv.reader(io.StringIO(result.artifacts["registry/sites.csv"][1].content.decode())))
+    row = next(r for r in rows if r[0] == "hang-bac")
+    assert row[1] == "'=HYPERLINK(\"http://x\")"
+    assert row[2] == "3" and all(not c.startswith("'") for r in rows for i, c in enumerate(r) if i != 1)
+    for value in ("+1", "-x", "@SUM(A1)", "\tx"):
+        assert render_mod.csv_bytes(["a"], [[value]]).decode().splitlines()[1].lstrip('"').startswith("'")
+    assert render_mod.csv_bytes(["a"], [[-1.5]]).decode().splitlines()[1] == "-1.5"

@@ -210,7 +210,9 @@ def test_pinned_subnet_too_small_for_its_cameras(inventory: Path) -> None:
 
 
 def test_camera_ip_outside_its_subnet(inventory: Path) -> None:
-    edit(inventory / "cameras" / "hoan-kiem.csv", ",10.20.0.13\n", ",10.21.0.13\n")
+    # the camera moved, its stream_url with it (a stream_url must point at the camera's ip)
+    edit(inventory / "cameras" / "hoan-kiem.csv", "rtsp://10.20.0.13:554/Streaming/Channels/101,10.20.0.13\n",
+         "rtsp://10.21.0.13:554/Streaming/Channels/101,10.21.0.13\n")
     assert has(problems(inventory, with_plan=True), "hoan-kiem.csv:4:1: camera 'hk-c03': ip 10.21.0.13 is not a host "
                "address of the camera subnet 10.20.0.0/24")
 
@@ -302,7 +304,7 @@ def test_documented_path_needs_its_source_and_is_never_a_bare_slash(inventory: P
     ("ht-c01,/live,onvif,,", "camera 'ht-c01' is listed twice"),
     ("hk-c04,/,onvif,,", "stream of 'hk-c04': "),
     ("hk-c04,/a b,onvif,,", "stream of 'hk-c04': "),
-    ("hk-c04,/\x1b[31mred,onvif,,", "stream of 'hk-c04': "),
+    ("hk-c04,/\x1b[31mred,onvif,,", "character '\\x1b' is not allowed"),  # refused with the whole file
     ("hk-c04,/<script>,onvif,,", "stream of 'hk-c04': "),
     ("hk-c04,/live,guessed,,", "stream of 'hk-c04': "),
     ("hk-c04,/live,onvif,,yesterday", "stream of 'hk-c04': "),

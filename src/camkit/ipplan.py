@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
+from urllib.parse import urlsplit
 
 import yaml
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPSet
@@ -75,13 +76,14 @@ class LockFile(BaseModel):
 
 def read_lock(path: Path, name: str) -> LockFile:
     """Read the lock; it is machine-written, so it is parsed fast and checked by schema only."""
-    from camkit.sources import SourceError, diagnostics_of, read_text
+    from camkit.sources import SourceError, depth_check, diagnostics_of, read_text
 
     if not path.exists() and not path.is_symlink():
         return LockFile()
     problems: list[Diagnostic] = []
     try:
         text = read_text(path, MAX_LOCK_BYTES, name)  # a link, a FIFO or an oversized lock is refused, not read
+        depth_check(text, name)
     except SourceError as exc:
         raise InventoryError(diagnostics_of(exc)) from exc
     try:
@@ -633,6 +635,17 @@ def _assign_hosts(inv: Inventory, result: Plan, lock: LockFile, out: Collector,
                         key, kind, sid, role, _dotted(base + offsets[key]), sub.cidr.prefixlen, gw, sub.vlan)
             if offsets:
                 result.lock.sites.setdefault(sid, LockSite()).hosts[role] = dict(offsets)
+            if role is NetworkRole.cameras:  # a stream_url points at the camera itself (with an ip: the loader checks)
+                for cam in inv.cameras_by_site[sid]:
+                    if cam.stream_url is None or cam.ip is not None or cam.id not in offsets:
+                        continue
+                    planned = _dotted(base + offsets[cam.id])
+                    host = urlsplit(cam.stream_url).hostname or ""
+                    if host != planned:
+                        out.add(positions.get(f"camera.{cam.id}", Position(sid)),
+                                f"camera '{cam.id}': stream_url points at {host[:40]!r}, not at the camera's planned "
+                                f"address {planned}", "set the camera's ip and use it in the stream_url, or drop the "
+                                "stream_url (the VMS pulls the camera itself; a relay or another host is not allowed)")
 
 
 def _same_subnet(ls: LockSite | None, role: NetworkRole, sub: Subnet) -> bool:

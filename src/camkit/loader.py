@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
@@ -30,11 +30,14 @@ from camkit.model import (
     CameraModels,
     CameraModelSpec,
     City,
+    PARKING_VLAN,
     Dot1xMode,
+    NetworkRole,
     Profile,
     Site,
     SiteKind,
     StreamRecord,
+    UplinkType,
 )
 from camkit.ipplan import LOCK_NAME, LockFile, read_lock
 from camkit.sources import Document, SourceError, diagnostics_of, display_name, load_csv, load_yaml
@@ -116,19 +119,76 @@ class Inventory:
         return {s.hostname(v.name): (s.id, v.name) for s in self.sites.values() for v in s.servers}
 
 
-def _format_pydantic(err: dict[str, Any]) -> tuple[str, str]:
+QUOTE_LIMIT = 40  # characters of a bad value a message quotes (escaped): enough to find it, not a dump
+
+
+def quote(value: object) -> str:
+    """A value from the inventory as a message shows it: repr (control characters escaped), at most QUOTE_LIMIT
+    characters of it."""
+    text = str(value)
+    return repr(text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT]) + ("..." if len(text) > QUOTE_LIMIT else "") \
+        if isinstance(value, str) else repr(value)
+
+
+def _keys_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model allows where `loc` points (loc ends with the key itself): for "did you mean"."""
+    tp: Any = model
+    for part in loc[:-1]:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    tp = _unwrap_model(tp)
+    return list(tp.model_fields) if tp is not None else []
+
+
+def _unwrap_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in get_args(tp):
+        if (found := _unwrap_model(arg)) is not None:
+            return found
+    return None
+
+
+def _step(tp: Any, part: Any) -> Any:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(part) if isinstance(part, str) else None
+        return field.annotation if field is not None else None
+    origin = get_origin(tp)
+    if origin in (list, tuple, set, frozenset):
+        return get_args(tp)[0]
+    if origin is dict:
+        return get_args(tp)[1]
+    for arg in get_args(tp):  # X | None, Annotated[X, ...]
+        if arg is not type(None) and (found := _step(arg, part)) is not None:
+            return found
+    return None
+
+
+def get_close_matches_key(key: str, known: list[str]) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+
+
+def _format_pydantic(err: dict[str, Any], model: type[BaseModel] | None = None) -> tuple[str, str]:
     loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     kind = err["type"]
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if kind == "extra_forbidden":
-        return f"unknown key '{err['loc'][-1]}'", "remove it or check its spelling against `camkit schema`"
+        key = str(err["loc"][-1])
+        known = _keys_at(model, tuple(err["loc"]))
+        close = suggest(key, known) if known else ""
+        if close.startswith("did you mean"):
+            return f"unknown key {quote(key)}", f"{close} Else remove it (the keys: `camkit schema`)"
+        return f"unknown key {quote(key)}", "remove it or check its spelling against `camkit schema`"
     if kind == "missing":
         return f"missing required key '{loc}'", "add it (site keys may also come from the site's profile)"
     where = f"{loc}: " if loc else ""
     value = err.get("input")
-    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and kind != "value_error" else ""
+    shown = f" (got {quote(value)})" if isinstance(value, (str, int, float, bool)) and kind != "value_error" else ""
     return f"{where}{msg}{shown}", ""
 
 
@@ -137,9 +197,15 @@ def validate_doc(model: type[BaseModel], data: Any, where: Callable[[tuple[Any, 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        # a misspelled key is one mistake: its "did you mean" covers the required key it then leaves missing
+        meant = {(tuple(e["loc"][:-1]), m) for e in errors if e["type"] == "extra_forbidden"
+                 for m in get_close_matches_key(str(e["loc"][-1]), _keys_at(model, tuple(e["loc"])))}
+        for err in errors:
+            if err["type"] == "missing" and (tuple(err["loc"][:-1]), str(err["loc"][-1])) in meant:
+                continue
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p and p not in ("",)))
-            message, hint = _format_pydantic(err)
+            message, hint = _format_pydantic(err, model)
             out.add(where(loc, err["type"] in ("extra_forbidden",)), message, hint)
         return None
 
@@ -178,6 +244,13 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
         city_doc = read(city_path)
         if city_doc is not None:
             city = validate_doc(City, city_doc.data, _doc_where(city_doc), out)
+
+    # a linked folder or file under the inventory's folders would be skipped (or read from anywhere): refuse it
+    for sub in ("profiles", "sites", "cameras"):
+        for path in sorted((root / sub).rglob("*")) if (root / sub).is_dir() else ():
+            if path.is_symlink():
+                out.add(Position(name(path)), "is a symbolic link",
+                        "commit the file or folder itself: inventory files must be regular files inside the inventory")
 
     # profiles
     profiles: dict[str, Profile] = {}
@@ -261,6 +334,7 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
                     out.add(doc.position(("models", i, "model")), f"camera model '{spec.key}' is listed twice",
                             "keep one entry per vendor and model")
                 models[spec.key] = spec
+            site_kinds = {sid: site.kind for sid, site in sites.items()}
             for cam in cameras:
                 key, pos = f"{cam.vendor}/{cam.model}", camera_lines[cam.id + "\0" + cam.site]
                 model = models.get(key)
@@ -273,6 +347,14 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
                 elif cam.codec not in model.codecs:
                     out.add(pos, f"camera '{cam.id}': {cam.vendor} {cam.model} does not support codec '{cam.codec}'",
                             f"{MODELS_NAME} lists {', '.join(model.codecs)}")
+                elif cam.connection in UNTRUSTED and site_kinds.get(cam.site) is not SiteKind.private_system \
+                        and not pulled_over_tls(cam, model, city):
+                    # VII.2.2.5: cameras over the Internet or 4G/5G only once encrypted (a private system's are
+                    # pushed through the WireGuard tunnel camkit generates; others are pulled: RTSPS)
+                    out.add(pos, f"camera '{cam.id}': a '{cam.connection}' camera must be pulled over RTSPS "
+                            f"(master plan VII.2.2.5), and {_why_plain(cam, model, city)}",
+                            "use a model with RTSPS, an rtsps:// stream_url, or put the camera behind a private "
+                            "system (its tunnel is generated)")
 
     # stream lock (machine-written by `camkit cameras apply|audit`, but committed: checked like a registry)
     streams = _load_streams(root / STREAMS_NAME, name(root / STREAMS_NAME), camera_lines, out)
@@ -329,6 +411,25 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
     return Inventory(root=root, city=city, profiles=profiles, sites=ordered_sites,
                      cameras=tuple(sorted(cameras, key=lambda c: (c.site, c.id))), lock=lock, models=models,
                      positions=positions, streams=streams)
+
+
+UNTRUSTED = frozenset({UplinkType.internet_vpn.value, UplinkType.cellular.value})
+
+
+def pulled_over_tls(cam: Camera, model: CameraModelSpec | None, city: City | None) -> bool:
+    """Whether the VMS pulls this camera over TLS: its stream_url's scheme, else RTSPS where the model supports it
+    and the city has not turned it off (the VMS values read this; the loader refuses an untrusted link without)."""
+    if cam.stream_url:
+        return cam.stream_url.startswith("rtsps://")
+    return bool(model and model.rtsps and (city is None or city.cameras.rtsps))
+
+
+def _why_plain(cam: Camera, model: CameraModelSpec, city: City | None) -> str:
+    if cam.stream_url:
+        return "its stream_url is rtsp://"
+    if not model.rtsps:
+        return f"{cam.vendor} {cam.model} has no RTSPS"
+    return "city.yml cameras.rtsps is off"
 
 
 def stream_path(cam: Camera, streams: dict[str, StreamRecord], models: dict[str, CameraModelSpec]) -> str | None:
@@ -433,8 +534,25 @@ def _load_cameras(path: Path, fname: str, site_id: str, cameras: list[Camera],
         camera_lines[cam.id + "\0" + site_id] = Position(fname, line, 1)
 
 
+def _distinct_vlans(city: City, city_doc: Document, out: Collector) -> None:
+    """Every role VLAN, the quarantine VLAN and the parking VLAN are pairwise distinct: a quarantine VLAN equal to
+    the management VLAN puts every device that fails 802.1X on management."""
+    seen: dict[int, str] = {PARKING_VLAN: "the parking VLAN of unused switch ports (fixed)"}
+    named = [(("networks", role.value, "vlan"), f"networks.{role.value}.vlan", getattr(city.networks, role.value).vlan)
+             for role in NetworkRole]
+    if city.services.quarantine_vlan is not None:
+        named.append((("services", "quarantine_vlan"), "services.quarantine_vlan", city.services.quarantine_vlan))
+    for path, name, vlan in named:
+        if vlan in seen:
+            out.add(city_doc.position(path), f"{name} {vlan} is also {seen[vlan]}",
+                    "give every network role, the quarantine and the parking VLAN its own VLAN id")
+        else:
+            seen[vlan] = name
+
+
 def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: dict[str, Document], cameras: list[Camera],
                   camera_lines: dict[str, Position], out: Collector, broken: set[str]) -> None:
+    _distinct_vlans(city, city_doc, out)
     area = city.area
     hostnames: dict[str, str] = {}
     for site in sites.values():

@@ -7,10 +7,13 @@ Unknown keys are errors. Cross-document rules live in `camkit.loader`.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from camkit.sources import CONTROL, CONTROL_HINT
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 Slug = Annotated[str, Field(pattern=SLUG, description="lower-case id: letters, digits, '-' (max 63)")]
@@ -20,8 +23,24 @@ RTSP_PATH_MAX = 256
 ProfileId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="profile id, e.g. 'ward'")]
 
 
+def _refuse_control(v: object) -> None:
+    """Free text reaches YAML, Pulumi stacks, switch configs and terminals: no control character (sources.CONTROL)."""
+    if isinstance(v, str):
+        if m := CONTROL.search(v):
+            raise ValueError(f"character {m.group()!r} at position {m.start() + 1} is not allowed ({CONTROL_HINT})")
+    elif isinstance(v, (list, tuple)):
+        for e in v:
+            _refuse_control(e)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, v: object) -> object:
+        _refuse_control(v)
+        return v
 
 
 # --- enumerations (values are the inventory spelling) -------------------------------------------
@@ -54,6 +73,7 @@ class UplinkType(str, Enum):
 
 
 WIRED_CONNECTIONS = {UplinkType.private_fiber, UplinkType.leased_line}
+PARKING_VLAN = 999  # unused switch ports: shut and in a VLAN that goes nowhere (no role may use it)
 
 
 class ServerRole(str, Enum):
@@ -529,6 +549,11 @@ WIRED = frozenset(c.value for c in WIRED_CONNECTIONS)
 class Camera(Strict):
     """One camera row; enumerated fields hold the inventory spelling (plain strings)."""
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, v: object) -> object:  # a camera CSV is checked whole, once (sources.load_csv): fast
+        return v
+
     id: Slug
     name: str = Field(min_length=1)
     type: CameraTypeName
@@ -579,6 +604,10 @@ class Camera(Strict):
         if "@" in v.split("/", 3)[2]:
             raise ValueError("stream_url must not carry credentials (secrets never go in the inventory; "
                              "the secrets store holds them)")
+        query = v.partition("?")[2].lower()
+        if re.search(r"(^|[&;])(user(name)?|login|pass(word|wd)?|pwd|auth|token|key|secret)=", query):
+            raise ValueError("stream_url must not carry credentials in its query (user=, password=, token=...; "
+                             "the secrets store holds them)")
         return v
 
     @model_validator(mode="after")
@@ -594,6 +623,15 @@ class Camera(Strict):
             raise ValueError("'ptz_tracking' needs a ptz camera")
         if len(set(self.analytics)) != len(self.analytics):
             raise ValueError("analytics must not repeat")
+        return self
+
+    @model_validator(mode="after")
+    def _stream_host(self) -> Camera:
+        if self.stream_url is not None and self.ip is not None:  # without an ip: the IP plan checks the address
+            host = urlsplit(self.stream_url).hostname or ""
+            if host != self.ip:
+                raise ValueError(f"stream_url points at {host[:40]!r}, not at the camera's ip {self.ip} "
+                                 "(the VMS pulls the camera itself; a relay or another host is not allowed)")
         return self
 
     @property

@@ -7,6 +7,7 @@ import errno
 import functools
 import io
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,16 @@ except ImportError:  # pragma: no cover - libyaml ships in the PyYAML wheels we 
 MAX_YAML_BYTES = 1 << 20  # 1 MiB: a site file is a few lines; more means a mistake or an attack
 MAX_CSV_BYTES = 64 << 20  # 64 MiB: the biggest camera registry is a few MB
 MAX_YAML_NODES = 100_000  # bounds alias expansion ("billion laughs")
+MAX_YAML_DEPTH = 32  # an inventory document nests 6 levels; hundreds exhaust the parser's recursion
 
 PathKey = tuple[str | int, ...]
+
+# control characters (newline, tab, escape), the C1 set, line/paragraph separators, zero-width and bidi controls:
+# inventory text reaches YAML, Pulumi stacks, switch configs and terminals, where each can forge or hide a line
+_INVISIBLE = r"\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+CONTROL = re.compile(r"[\x00-\x1f" + _INVISIBLE + "]")
+CONTROL_HINT = "no newlines, tabs, escape codes or invisible controls in inventory text"
+_CONTROL_IN_CSV = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f" + _INVISIBLE + "]")  # line ends: the reader's
 
 
 @dataclass
@@ -121,8 +130,30 @@ def _pos(name: str, mark: Any) -> Position:
     return Position(name, mark.line + 1, mark.column + 1)
 
 
+def depth_check(text: str, name: str) -> None:
+    """Refuse a document nested deeper than MAX_YAML_DEPTH before it is composed (composing recurses). Only
+    documents that could nest that deep (many brackets, or deep indentation) are scanned, event by event."""
+    if text.count("[") + text.count("{") <= MAX_YAML_DEPTH and "\n" + " " * (2 * MAX_YAML_DEPTH) not in text \
+            and "\n" + "- " * MAX_YAML_DEPTH not in text:
+        return
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise SourceError(Diagnostic(_pos(name, event.start_mark),
+                                                 f"values nested more than {MAX_YAML_DEPTH} levels deep",
+                                                 "an inventory document nests a few levels: flatten it"))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # the composer reports the syntax error with its position
+
+
 def load_yaml(path: Path, name: str) -> Document:
     text = read_text(path, MAX_YAML_BYTES, name)
+    depth_check(text, name)
     try:
         loader = _Loader(text)
         try:
@@ -225,11 +256,22 @@ def load_csv(path: Path, name: str, required: list[str], optional: list[str]) ->
         problems.append(Diagnostic(Position(name, 1, 1), f"duplicate column(s): {', '.join(dupes)}"))
     if problems:
         raise SourceError(problems[0]) if len(problems) == 1 else _MultiSourceError(problems)
+    if m := _CONTROL_IN_CSV.search(text):  # one scan of the file; newlines inside a cell: below
+        line = text.count("\n", 0, m.start()) + 1
+        column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise SourceError(Diagnostic(Position(name, line, column), f"character {m.group()!r} is not allowed",
+                                     CONTROL_HINT))
     rows: list[tuple[int, dict[str, str]]] = []
     width = len(header)
     try:
+        last = reader.line_num
         for record in reader:
             line = reader.line_num
+            if line - last > 1:  # a quoted cell went on over a line break
+                problems.append(Diagnostic(Position(name, last + 1, 1), "a cell holds a line break", CONTROL_HINT))
+                last = line
+                continue
+            last = line
             if not record or all(not f.strip() for f in record):
                 continue
             if len(record) != width:

@@ -350,8 +350,17 @@ def csv_bytes(header: list[str], rows: Iterable[Iterable[object]]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows([_cell(v) for v in r] for r in rows)
     return buf.getvalue().encode("utf-8")
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(v: object) -> object:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @ first) is written with a leading
+    apostrophe (OWASP "CSV injection"); numbers are data and stay as they are."""
+    return "'" + v if isinstance(v, str) and v.startswith(_FORMULA) else v
 
 
 def yaml_dumper() -> type:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from camkit.flows import (INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTPS, VMS_PLAYBACK, VMS_RTSPS, Flow,
                           FlowMatrix)
 from camkit.ipplan import vms_service
-from camkit.loader import url_path
+from camkit.loader import pulled_over_tls, url_path
 from camkit.model import ServerRole, Site, SiteKind
 from camkit.render import Artifact, RenderContext, Renderer
 from camkit.sizing import SiteSize, chunks, table
@@ -169,7 +169,7 @@ class HelmValuesRenderer(Renderer):
                 ip = plan.camera_ip(cid)
                 if ip is None:
                     continue  # no address planned yet: nothing to pull
-                rtsps = bool(spec and spec.rtsps and inv.city.cameras.rtsps)
+                rtsps = pulled_over_tls(cam, spec, inv.city)
                 scheme = "rtsps" if rtsps else "rtsp"
                 port = RTSPS_CAMERA[1] if rtsps else RTSP[1]
                 path = inv.stream_path(cam)

@@ -13,11 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Iterable
 
-from camkit.model import Camera, NetworkRole, ServerRole, SwitchDialect
+from camkit.model import PARKING_VLAN, Camera, NetworkRole, ServerRole, SwitchDialect
 from camkit.render import Artifact, RenderContext, Renderer
 
 SECRET = "{{ camkit_switch_radius_secret }}"
-PARKING_VLAN = 999  # unused ports: shut and in a VLAN that goes nowhere
 
 
 @dataclass(frozen=True)
