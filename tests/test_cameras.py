@@ -198,6 +198,7 @@ def rig(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> 
     quirks = getattr(request, "param", None)
     sim = Sim(env, tmp_path, quirks)
     try:
+        camkit("secrets", "init", str(EXAMPLE), check=True, env=env)  # only init creates the store and passwords
         for vendor, user in FACTORY.items():
             camkit("secrets", "bootstrap", str(EXAMPLE), "--vendor", vendor, "--user", user, stdin=sim.factory + "\n",
                    check=True, env=env)
@@ -331,6 +332,7 @@ def test_a_timeout_on_one_camera_leaves_the_others_done(env: dict[str, str], exa
     slow = site_settings(inv, plan, flows, SITE).cameras[0].id
     sim = Sim(env, tmp_path, {slow: {"delay_s": {"GetServices": 20}}}, base=BASE_PORT + 100)
     try:
+        camkit("secrets", "init", str(EXAMPLE), check=True, env=env)
         for vendor, user in FACTORY.items():
             camkit("secrets", "bootstrap", str(EXAMPLE), "--vendor", vendor, "--user", user,
                    stdin=sim.factory + "\n", check=True, env=env)
@@ -358,6 +360,7 @@ def test_wrong_credentials_are_rejected_and_nothing_is_changed(env: dict[str, st
                                                                tmp_path: Path) -> None:
     sim = Sim(env, tmp_path, base=BASE_PORT + 200)
     try:
+        camkit("secrets", "init", str(EXAMPLE), check=True, env=env)
         for vendor, user in FACTORY.items():  # a wrong factory password
             camkit("secrets", "bootstrap", str(EXAMPLE), "--vendor", vendor, "--user", user,
                    stdin="Wrong-" + sim.factory + "\n", check=True, env=env)

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
+from click.testing import CliRunner
 
+from camkit.cli import main
 from camkit.schema import schemas
 
 from conftest import EXAMPLE, append_row, camera, edit
@@ -124,3 +127,24 @@ def test_markup_and_escape_codes_in_a_value_are_shown_not_interpreted(cli, inven
     assert "hang-trong.yml:2:7: name: character '\\x1b' at position 5 is not allowed" in res.output
     assert "\x1b" not in res.output  # no raw escape reaches the terminal
     assert "2 problem(s) found" in res.output  # one does not hide the other
+
+
+@pytest.mark.parametrize("command", [
+    ["cameras", "apply", "--site", "hang-trong", "--endpoints", "endpoints.json"],
+    ["cameras", "audit", "--site", "hang-trong", "--endpoints", "endpoints.json"],
+    ["secrets", "bootstrap", "--vendor", "Axis", "--user", "root"],
+    ["secrets", "rotate", "--switch", "hang-trong-sw1"],
+])
+def test_only_secrets_init_creates_a_store(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                           command: list[str]) -> None:
+    # a mistyped --store must not become a new store with new camera passwords the applier then logs in with
+    (tmp_path / "endpoints.json").write_text("{}")
+    vp = tmp_path / "vault-password"
+    vp.write_text("a-vault-password-for-this-test")
+    monkeypatch.setenv("CAMKIT_VAULT_PASSWORD_FILE", str(vp))
+    typo = tmp_path / "secrest" / "example"
+    res = CliRunner().invoke(main, [command[0], command[1], str(EXAMPLE), *command[2:], "--store", str(typo)],
+                             input="factory-password\n")
+    assert res.exit_code == 2, res.output
+    assert "no secrets store here" in res.output and "camkit secrets init" in res.output
+    assert not typo.exists() and not typo.parent.exists()

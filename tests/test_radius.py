@@ -23,6 +23,7 @@ from cryptography import x509
 from camkit import pipeline
 from camkit.model import NetworkRole
 from camkit.pki import Pki, radius_area
+from camkit.diagnostics import InventoryError
 from camkit.radius_install import install
 from camkit.secrets import Store
 
@@ -43,7 +44,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     tmp = tmp_path_factory.mktemp("radius")
     inv = pipeline.load(EXAMPLE)
     plan = pipeline.plan(inv)
-    store = Store.open(tmp / "store", PASSWORD)
+    store = Store.open(tmp / "store", PASSWORD, create=True)
     Pki(inv, plan, store).ensure_all()
     store.save()
     build = tmp / "build"
@@ -211,7 +212,7 @@ def test_identity_must_match_the_certificate(world, server, tmp_path: Path) -> N
 def test_foreign_ca_and_other_district_certificates_fail(world, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # a whole other PKI with a certificate for a real camera id
     inv, plan = world["inv"], world["plan"]
-    rogue = Store.open(tmp_path / "rogue", b"other")
+    rogue = Store.open(tmp_path / "rogue", b"other", create=True)
     Pki(inv, plan, rogue).ensure_all()
     cert = rogue.public("sites/hang-trong/cameras/ht-c02.pem").read_bytes()
     key = rogue.doc("hang-trong")["camera_keys"]["ht-c02"].encode()
@@ -278,6 +279,23 @@ def test_store_is_ansible_vault_and_reused(world) -> None:  # type: ignore[no-un
         Store.open(world["store"].root, b"wrong").doc(SITE)
 
 
+def test_a_failed_install_leaves_the_previous_one_and_no_partial_folder(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    inv = world["inv"]
+    host = next(h for h, (sid, _) in sorted(inv.hosts.items()) if sid == SITE and h.endswith("radius1"))
+    rendered = world["build"] / "sites" / SITE / "radius" / host
+    dest = tmp_path / "radius"
+    install(inv, world["store"], rendered, host, dest)
+    before = {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*")) if p.is_file()}
+    assert (dest / "certs" / "server.key").exists() and before
+    with pytest.raises(InventoryError, match="cannot decrypt"):  # the wrong vault password
+        install(inv, Store.open(world["store"].root, b"wrong"), rendered, host, dest)
+    assert {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*")) if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["radius"]  # no staging folder left behind
+    with pytest.raises(InventoryError, match="no rendered RADIUS configuration"):
+        install(inv, world["store"], tmp_path / "nowhere", host, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+
+
 def test_wired_8021x_end_to_end(world, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """hostapd (driver=wired) is the switch port, wpa_supplicant the camera, over a veth pair."""
     need("hostapd", "wpa_supplicant", "hostapd_cli")
@@ -329,7 +347,7 @@ def test_wired_8021x_end_to_end(world, server, tmp_path: Path) -> None:  # type:
 
         # a camera with a certificate from another CA: the port stays unauthorized
         ctrl = start_port("rogue")
-        rogue = Store.open(tmp_path / "rogue", b"other")
+        rogue = Store.open(tmp_path / "rogue", b"other", create=True)
         Pki(world["inv"], world["plan"], rogue).ensure_all()
         p = camera("ht-c02", rogue.public("sites/hang-trong/cameras/ht-c02.pem").read_bytes(),
                    rogue.doc("hang-trong")["camera_keys"]["ht-c02"].encode())
@@ -361,7 +379,7 @@ def test_quarantine_vlan_for_unknown_devices(tmp_path: Path, inventory: Path) ->
     edit(inventory / "city.yml", "radius_placement: tier2", "radius_placement: tier2\n  quarantine_vlan: 998")
     inv = pipeline.load(inventory)
     plan = pipeline.plan(inv)
-    store = Store.open(tmp_path / "store", PASSWORD)
+    store = Store.open(tmp_path / "store", PASSWORD, create=True)
     Pki(inv, plan, store).ensure_all({SITE}, lambda c: False)
     store.save()
     pipeline.write(pipeline.render(inv, plan, ["radius"], SITE), tmp_path / "build")

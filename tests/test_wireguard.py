@@ -33,7 +33,7 @@ def tunnel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type:
     tmp = tmp_path_factory.mktemp("wg")
     inv = pipeline.load(EXAMPLE)
     plan = pipeline.plan(inv)
-    store = Store.open(tmp / "store", b"pw")
+    store = Store.open(tmp / "store", b"pw", create=True)
     ensure_keys(inv, plan, store)
     store.save()
     (t,) = tunnels(inv, plan)

@@ -128,7 +128,7 @@ def radius(inventory: Path, requests: int = 200) -> dict[str, float | int | str]
     ns = f"camkit-rb-{uuid.uuid4().hex[:6]}"
     proc = None
     try:
-        store = Store.open(tmp / "store", b"bench")
+        store = Store.open(tmp / "store", b"bench", create=True)
         Pki(inv, plan, store).ensure_all({rsite}, lambda c: c.id == probe_cam.id)
         store.save()
         pipeline.write(pipeline.render(inv, plan, ["radius"], rsite), tmp / "build")
@@ -209,7 +209,7 @@ def cameras(inventory: Path, site: str = "so-tbxh", count: int = 1000, runs: int
     import signal
 
     from camkit import pipeline
-    from camkit.cameras.accounts import set_bootstrap
+    from camkit.cameras.accounts import ensure_accounts, set_bootstrap
     from camkit.cameras.onvif import RunOptions
     from camkit.cameras.site import execute, settings_for
     from camkit.model import NetworkRole
@@ -224,7 +224,8 @@ def cameras(inventory: Path, site: str = "so-tbxh", count: int = 1000, runs: int
     tmp = Path(tempfile.mkdtemp(prefix="camkit-camera-bench-"))
     factory = "Fx" + _secrets.token_urlsafe(12) + "!7"
     (tmp / "fp").write_text(factory)
-    store = Store.open(tmp / "store", _secrets.token_urlsafe(24).encode())
+    store = Store.open(tmp / "store", _secrets.token_urlsafe(24).encode(), create=True)
+    ensure_accounts(inv, store, [site])  # what `camkit secrets init` does for the site
     for vendor, user in (("Axis", "root"), ("Bosch", "service")):
         set_bootstrap(store, "vendors", vendor, user, factory)
     for vendor in {c.vendor for c in inv.cameras_by_site[site]} - {"Axis", "Bosch"}:

@@ -609,7 +609,7 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
     try:
         inv = pipeline.load(inventory)
         plan = pipeline.plan(inv)
-        st = Store.open(_store_dir(store, inv.city.id))
+        st = Store.open(_store_dir(store, inv.city.id), create=True)  # the one command that creates a store
         pki = Pki(inv, plan, st)
         with stages() as stage:
             stage("generating missing secrets")

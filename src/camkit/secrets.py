@@ -65,8 +65,14 @@ class Store:
     _dirty: set[str] = field(default_factory=set)
 
     @classmethod
-    def open(cls, root: Path | str, password: bytes | None = None) -> Store:
+    def open(cls, root: Path | str, password: bytes | None = None, create: bool = False) -> Store:
+        """Open a store; only `camkit secrets init` creates one (`create`): a mistyped --store must not become a
+        new store with new camera passwords that the applier would then log in with."""
         root = Path(root)
+        if not create and not root.is_dir():
+            raise InventoryError([Diagnostic(Position(str(root)), "no secrets store here",
+                                             "create it with `camkit secrets init`, or pass the store you meant "
+                                             "(--store, CAMKIT_SECRETS_DIR)")])
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
         (root / "public").mkdir(exist_ok=True)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from camkit.access import AccessModel
 from camkit.cameras import criteria, loop_run
-from camkit.cameras.accounts import credentials, ensure_accounts
+from camkit.cameras.accounts import credentials
 from camkit.cameras.onvif import CameraResult, RunOptions, run, targets_from
 from camkit.cameras.profile import CameraProfile, SiteCameraSettings, site_settings
 from camkit.flows import FlowMatrix
@@ -71,10 +71,8 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
     profs = select(settings, cameras, limit)
     cams = inv.camera_index
     streams = {p.id: inv.pull_path(cams[p.id]) for p in profs}  # where the VMS pulls each camera today
-    if opts.mode == "apply":
-        # passwords exist in the (saved) store before any camera carries them
-        if ensure_accounts(inv, store, [sid]):
-            store.save()
+    # passwords exist in the (saved) store before any camera carries them: `camkit secrets init` made them (only it
+    # creates secrets); a camera without them is refused before any camera is touched
     creds = {p.id: credentials(inv, store, p.id) for p in profs}
     targets = targets_from(settings, endpoints)
     t0 = time.perf_counter()
