@@ -368,7 +368,7 @@ def _server(d: dict[str, object]) -> str:
 
 def _servers_for(inv, sid: str, size, pol) -> list[dict[str, object]] | None:  # type: ignore[no-untyped-def]
     """The servers a site needs (None: its profile's are enough), from the findings of camkit.capacity."""
-    from camkit.capacity import CEPH_METADATA_REPLICAS
+    from camkit.capacity import ceph_hosts_needed
     from camkit.model import Server
 
     site = inv.sites[sid]
@@ -380,7 +380,7 @@ def _servers_for(inv, sid: str, size, pol) -> list[dict[str, object]] | None:  #
         return int(d.get(key, Server.model_fields[key].default))  # type: ignore[arg-type]
 
     changed = False
-    storage = [d for d in servers if "storage" in d["roles"] and d.get("disks_tb")]
+    storage = [d for d in servers if "storage" in d["roles"] and d.get("disks_tb")]  # as Site.storage_hosts
     if site.tier == 3 and storage:
         # one node keeps everything (a local volume cannot span nodes)
         need = max(size.total_bytes, size.vms_volume_bytes * pol.local_raid_factor) / 1e12
@@ -392,7 +392,7 @@ def _servers_for(inv, sid: str, size, pol) -> list[dict[str, object]] | None:  #
     elif site.tier < 3 and size.total_bytes:
         # a site whose recordings are mostly the cold archive (the IOC) uses high-density archive nodes
         per_node = (ARCHIVE_NODE_DISKS if size.cold_bytes > size.hot_bytes + size.warm_bytes else CEPH_NODE_DISKS) * DISK_TB
-        hosts = max(pol.hot_replicas, CEPH_METADATA_REPLICAS, pol.ec_data_chunks + pol.ec_coding_chunks,
+        hosts = max(ceph_hosts_needed(pol, bool(size.warm_bytes or size.cold_bytes)),
                     math.ceil(size.total_bytes / 1e12 / per_node))
         if len(storage) < hosts or sum(d["disks_tb"] for d in storage) * 1e12 < size.total_bytes:
             for d in storage:
@@ -410,8 +410,7 @@ def _servers_for(inv, sid: str, size, pol) -> list[dict[str, object]] | None:  #
             servers.append({"name": f"gpu{i}", "roles": ["k8s_worker", "gpu"], **GPU_SERVER})
         changed = True
     if comp is not None:
-        cpu = comp.vms_shards * comp.recorder_cpu_m + comp.iva_shards * comp.iva_cpu_m
-        mem = comp.vms_shards * comp.recorder_mem_mi + comp.iva_shards * comp.iva_mem_mi
+        cpu, mem = comp.cpu_request_m, comp.memory_request_mi
         cores = sum(field(d, "cpu_cores") for d in servers if "k8s_worker" in d["roles"])
         memory = sum(field(d, "memory_gb") for d in servers if "k8s_worker" in d["roles"])
         workers = sum(1 for d in servers if "k8s_worker" in d["roles"])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from camkit.diagnostics import Diagnostic, InventoryError, Position
 from camkit.loader import Inventory
-from camkit.model import ServerRole, Site, SiteKind
+from camkit.model import ServerRole, SiteKind, StoragePolicy
 from camkit.sizing import CitySize, size_city
 from camkit.topology import Topology
 
@@ -46,9 +46,11 @@ def _tb(n_bytes: float) -> str:
     return f"{n_bytes / 1e12:,.1f} TB"
 
 
-def storage_hosts(site: Site) -> list:  # type: ignore[type-arg]
-    """The site's servers that hold recordings: role `storage` with disks."""
-    return [s for s in site.servers if ServerRole.storage in s.roles and s.disks_tb > 0]
+def ceph_hosts_needed(pol: StoragePolicy, erasure_coded: bool) -> int:
+    """Storage hosts Rook-Ceph needs with failure domain host: the replicas, the metadata pool and, when the site
+    keeps an erasure-coded tier, k+m."""
+    return max(pol.hot_replicas, CEPH_METADATA_REPLICAS,
+               pol.ec_data_chunks + pol.ec_coding_chunks if erasure_coded else 0)
 
 
 def findings(inv: Inventory, topo: Topology | None = None, size: CitySize | None = None) -> list[Finding]:
@@ -73,7 +75,7 @@ def findings(inv: Inventory, topo: Topology | None = None, size: CitySize | None
     for sid, s in size.sites.items():
         site = inv.sites[sid]
         if site.kind is not SiteKind.private_system and s.total_bytes:
-            hosts = storage_hosts(site)
+            hosts = site.storage_hosts
             raw = sum(h.disks_tb for h in hosts) * 1e12
             if s.total_bytes > raw:
                 add("storage", sid, f"site.{sid}.servers",
@@ -91,8 +93,7 @@ def findings(inv: Inventory, topo: Topology | None = None, size: CitySize | None
                         f"local volume; the largest storage node holds {_tb(largest)} (RAID {pol.local_raid_factor}x)",
                         "give the storage nodes more disks (a local volume cannot span nodes), or record fewer days")
             if site.tier < 3 and (s.hot_bytes or s.warm_bytes or s.cold_bytes):
-                need = max(pol.hot_replicas, CEPH_METADATA_REPLICAS,
-                           pol.ec_data_chunks + pol.ec_coding_chunks if (s.warm_bytes or s.cold_bytes) else 0)
+                need = ceph_hosts_needed(pol, bool(s.warm_bytes or s.cold_bytes))
                 if len(hosts) < need:
                     add("ceph-hosts", sid, f"site.{sid}.servers",
                         f"Rook-Ceph needs {need} storage hosts (failure domain host: {pol.hot_replicas} replicas, "
@@ -116,8 +117,7 @@ def findings(inv: Inventory, topo: Topology | None = None, size: CitySize | None
                 f"{c.streams_per_gpu} streams each), the site has {c.gpus_available}: {c.gpu_shortfall} short",
                 "add GPU servers (role gpu, gpus) or turn analytics off for some cameras")
         workers = sum(1 for h in site.servers if ServerRole.k8s_worker in h.roles)
-        cpu = c.vms_shards * c.recorder_cpu_m + c.iva_shards * c.iva_cpu_m
-        mem = c.vms_shards * c.recorder_mem_mi + c.iva_shards * c.iva_mem_mi
+        cpu, mem = c.cpu_request_m, c.memory_request_mi
         if workers and (cpu > c.worker_cores * 1000 or mem > c.worker_memory_gb * 1024):
             add("compute", sid, f"site.{sid}.servers",
                 f"{c.vms_shards} VMS shard(s) and {c.iva_shards} IVA instance(s) request {cpu / 1000:,.1f} cores and "

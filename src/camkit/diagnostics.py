@@ -80,12 +80,17 @@ class Collector:
         return bool(self.items)
 
 
-def suggest(value: str, known: list[str] | set[str], limit: int = 8) -> str:
-    """A fix hint listing the closest allowed values, for 'x is not a y' errors."""
+def closest(value: str, known: list[str] | set[str]) -> list[str]:
+    """The known values nearest to a misspelled one, best first (at most 3)."""
     import difflib
 
+    return difflib.get_close_matches(value, sorted(known), n=3, cutoff=0.6)
+
+
+def suggest(value: str, known: list[str] | set[str], limit: int = 8) -> str:
+    """A fix hint listing the closest allowed values, for 'x is not a y' errors."""
     known_sorted = sorted(known)
-    close = difflib.get_close_matches(value, known_sorted, n=3, cutoff=0.6)
+    close = closest(value, known_sorted)
     if close:
         return "did you mean " + ", ".join(repr(c) for c in close) + "?"
     if not known_sorted:

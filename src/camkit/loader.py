@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from camkit.diagnostics import Collector, Diagnostic, InventoryError, Position, suggest
+from camkit.diagnostics import Collector, Diagnostic, InventoryError, Position, closest, suggest
 from camkit.model import (
     CAMERA_OPTIONAL,
     CAMERA_REQUIRED,
@@ -125,9 +125,9 @@ QUOTE_LIMIT = 40  # characters of a bad value a message quotes (escaped): enough
 def quote(value: object) -> str:
     """A value from the inventory as a message shows it: repr (control characters escaped), at most QUOTE_LIMIT
     characters of it."""
-    text = str(value)
-    return repr(text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT]) + ("..." if len(text) > QUOTE_LIMIT else "") \
-        if isinstance(value, str) else repr(value)
+    if not isinstance(value, str) or len(value) <= QUOTE_LIMIT:
+        return repr(value)
+    return repr(value[:QUOTE_LIMIT]) + "..."
 
 
 def _keys_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
@@ -165,12 +165,6 @@ def _step(tp: Any, part: Any) -> Any:
     return None
 
 
-def get_close_matches_key(key: str, known: list[str]) -> list[str]:
-    import difflib
-
-    return difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-
-
 def _format_pydantic(err: dict[str, Any], model: type[BaseModel] | None = None) -> tuple[str, str]:
     loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     kind = err["type"]
@@ -200,7 +194,7 @@ def validate_doc(model: type[BaseModel], data: Any, where: Callable[[tuple[Any, 
         errors = exc.errors(include_url=False)
         # a misspelled key is one mistake: its "did you mean" covers the required key it then leaves missing
         meant = {(tuple(e["loc"][:-1]), m) for e in errors if e["type"] == "extra_forbidden"
-                 for m in get_close_matches_key(str(e["loc"][-1]), _keys_at(model, tuple(e["loc"])))}
+                 for m in closest(str(e["loc"][-1]), _keys_at(model, tuple(e["loc"])))[:1]}
         for err in errors:
             if err["type"] == "missing" and (tuple(err["loc"][:-1]), str(err["loc"][-1])) in meant:
                 continue
@@ -392,7 +386,6 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
             positions[f"city.kubernetes.{key}"] = city_doc.position(("kubernetes", key))
         for tier in ("tier1", "tier2", "tier3"):  # capacity findings point at the tier's figures
             positions[f"city.tiers.{tier}"] = city_doc.position(("tiers", tier))
-        positions["city.storage"] = city_doc.position(("storage",), key=True)
     for key, pos in camera_lines.items():
         positions["camera." + key.split("\0")[0]] = pos
     for sid, doc in site_docs.items():

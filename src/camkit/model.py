@@ -500,6 +500,11 @@ class Site(Strict):
         return f"{self.id}-{name}"
 
     @property
+    def storage_hosts(self) -> list[Server]:
+        """The servers that hold recordings: role `storage` with disks (Ceph hosts at tiers 1-2, local volumes at 3)."""
+        return [s for s in self.servers if ServerRole.storage in s.roles and s.disks_tb > 0]
+
+    @property
     def is_police(self) -> bool:
         return self.kind is SiteKind.police_command
 

@@ -108,6 +108,15 @@ class Compute:
     worker_memory_gb: int
 
     @property
+    def cpu_request_m(self) -> int:
+        """What the site's VMS shards and IVA instances request in all (millicores)."""
+        return self.vms_shards * self.recorder_cpu_m + self.iva_shards * self.iva_cpu_m
+
+    @property
+    def memory_request_mi(self) -> int:
+        return self.vms_shards * self.recorder_mem_mi + self.iva_shards * self.iva_mem_mi
+
+    @property
     def gpu_shortfall(self) -> int:
         return max(0, self.gpus_needed - self.gpus_available)
 

@@ -359,7 +359,7 @@ class HelmValuesRenderer(Renderer):
         pol = inv.city.storage
         base = {"site": {"id": site.id, "tier": site.tier, "kind": site.kind.value}}
         if site.tier == 3:
-            nodes = [s for s in site.servers if ServerRole.storage in s.roles and s.disks_tb]
+            nodes = site.storage_hosts
             return {**base, "mode": "local", "storageClass": "local-recordings",
                     "volumes": [{"name": f"recordings-{s.name}", "node": site.hostname(s.name),
                                  "path": "/var/lib/camkit/recordings",
