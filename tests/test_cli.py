@@ -68,9 +68,9 @@ def test_render_only_and_site(cli, tmp_path: Path) -> None:  # type: ignore[no-u
     assert json.loads(res.output)["files"] == 1
     assert (tmp_path / "example" / "sites" / "hang-bac" / "registry" / "cameras.geojson").exists()
     res = cli("render", EXAMPLE, "--out", tmp_path, "--only", "netplans")
-    assert res.exit_code == 2 and "unknown artifact family 'netplans'" in res.output
+    assert res.exit_code == 64 and "unknown artifact family 'netplans'" in res.output
     res = cli("render", EXAMPLE, "--out", tmp_path, "--site", "hang-bak")
-    assert res.exit_code == 2 and "did you mean 'hang-bac'" in res.output
+    assert res.exit_code == 64 and "did you mean 'hang-bac'" in res.output
 
 
 def test_access_commands(cli) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +80,7 @@ def test_access_commands(cli) -> None:  # type: ignore[no-untyped-def]
     res = cli("access", "visible-to", "hang-trong", "-i", EXAMPLE, "--json")
     assert len(json.loads(res.output)["cameras"]) == 6
     res = cli("access", "who-can-see", "nope", "-i", EXAMPLE)
-    assert res.exit_code == 2 and "'nope' is not a camera" in res.output
+    assert res.exit_code == 64 and "'nope' is not a camera" in res.output
 
 
 def test_schema_is_valid_json_schema_and_accepts_the_example(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

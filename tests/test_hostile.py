@@ -8,7 +8,9 @@ is left byte for byte as it was."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -103,7 +105,14 @@ CASES = [
          "cameras/hoan-kiem.csv:2:1", ["camera 'hk-c01': stream_url points at '10.99.0.1', not at the camera's planned"]),
     Case("a long bad value is quoted short",
          lambda inv: edit(inv / HB, "kind: ward", "kind: " + "w" * 500),
-         "sites/hang-bac.yml:3:7", ["(got '" + "w" * 40 + "'...)"], ("w" * 41,)),
+         "sites/hang-bac.yml:3:7", ["kind '" + "w" * 40 + "'... is not a site kind"], ("w" * 41,)),
+    Case("an invalid kind: did you mean, no cascade", lambda inv: edit(inv / HB, "kind: ward", "kind: wardd"),
+         "sites/hang-bac.yml:3:7", ["kind 'wardd' is not a site kind", "did you mean 'ward'?"],
+         ("tier", "networks")),
+    Case("a duplicate MAC names both rows alike",
+         lambda inv: edit(inv / HK, "02:ca:03:00:00:09,mab", "02:ca:03:00:00:08,mab"),
+         "cameras/hoan-kiem.csv:2:1", ["camera 'hk-c01': MAC 02:ca:03:00:00:08 is also that of camera 'hk-c02' at "
+                                       "inv/cameras/hoan-kiem.csv:3:1"]),
     Case("a misspelled key: did you mean, no cascade",
          lambda inv: edit(inv / HB, "organisation:", "organisaton:"),
          "sites/hang-bac.yml:5:1", ["unknown key 'organisaton'", "did you mean 'organisation'?"],
@@ -171,3 +180,106 @@ def test_hostile_input_is_refused_cleanly(case: Case, tmp_path: Path, earlier_bu
     res = runner.invoke(main, ["render", "inv", "--out", "build"])
     assert res.exit_code == 2 and "nothing was written" in res.output, res.output
     assert _tree(build) == before  # the earlier build is intact
+
+
+def test_one_pass_reports_every_mistake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mistakes in city.yml, a site and two camera rows: one run names them all (the checks across files run on
+    the rows that passed their schema, even when city.yml did not), and the duplicate MAC on both rows."""
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    edit(inv / CITY, "address_space:", "adress_space:")
+    edit(inv / HB, "kind: ward", "kind: wardd")
+    edit(inv / HK, "02:ca:03:00:00:09,mab", "02:ca:03:00:00:08,mab")
+    edit(inv / "cameras" / "trang-tien.csv", ",sw1,2,", ",sw9,2,")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["validate", "inv"])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("error: ")]
+    want = [("inv/city.yml:10:1", "unknown key 'adress_space'"),
+            ("inv/sites/hang-bac.yml:3:7", "kind 'wardd' is not a site kind"),
+            ("inv/cameras/hoan-kiem.csv:2:1", "is also that of camera 'hk-c02' at inv/cameras/hoan-kiem.csv:3:1"),
+            ("inv/cameras/hoan-kiem.csv:3:1", "is also that of camera 'hk-c01' at inv/cameras/hoan-kiem.csv:2:1"),
+            ("inv/cameras/trang-tien.csv:3:1", "switch 'sw9' is not a switch of site 'trang-tien'")]
+    for where, words in want:
+        assert any(line.startswith(f"error: {where}") and words in line for line in lines), (where, res.output)
+    assert len(lines) == len(want), res.output
+
+
+def _camkit(*args: str, cwd: Path, stdout: int | None = None, prefix: tuple[str, ...] = ()) \
+        -> subprocess.CompletedProcess[str]:
+    """The installed entry point as a user runs it (`camkit.cli:run`), in a subprocess."""
+    import sys
+
+    cmd = [*prefix, sys.executable, "-c", "from camkit.cli import run; run()", *args]
+    return subprocess.run(cmd, cwd=cwd, stdout=stdout if stdout is not None else subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=300, check=False)
+
+
+class Command(NamedTuple):
+    name: str
+    args: list[str]
+    code: int  # 64 wrong command line, 73 an output that cannot be written
+    words: list[str]
+
+
+COMMANDS = [
+    Command("an unknown option", ["validate", "--bogus"], 64, ["No such option '--bogus'"]),
+    Command("an unknown command", ["rendre"], 64, ["No such command 'rendre'", "Did you mean 'render'?"]),
+    Command("--out at a file", ["render", str(EXAMPLE), "--out", "a-file"], 64, ["'--out'", "is a file"]),
+    Command("an unknown family", ["render", str(EXAMPLE), "--out", "b", "--only", "netplans"], 64,
+            ["unknown artifact family 'netplans'"]),
+    Command("an unknown site", ["plan", str(EXAMPLE), "--site", "hang-bak"], 64, ["'hang-bak' is not a site",
+                                                                                  "did you mean 'hang-bac'?"]),
+    Command("size storage: huge numbers", ["size", "storage", "--cameras", "10" * 20, "--bitrate-mbps", "1e300",
+                                           "--days", "1e300"], 64, ["'--cameras'", "not in the range"]),
+    Command("size storage: NaN", ["size", "storage", "--cameras", "1", "--bitrate-mbps", "nan", "--days", "1"], 64,
+            ["'--bitrate-mbps': nan is not a finite number"]),
+    Command("schema --out below a file", ["schema", "--out", "a-file/schemas"], 73, ["a-file/schemas", "Not a directory"]),
+]
+
+
+@pytest.mark.parametrize("case", COMMANDS, ids=[c.name for c in COMMANDS])
+def test_commands_fail_cleanly(case: Command, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n", "utf-8")
+    res = _camkit(*case.args, cwd=tmp_path)
+    assert res.returncode == case.code, res.stderr
+    assert all(w in res.stderr for w in case.words), res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_schema_to_a_full_disk_fails_cleanly(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        res = _camkit("schema", cwd=tmp_path, stdout=full.fileno())
+    assert res.returncode == 73 and "No space left on device" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="mounting a small or read-only file system needs root (CI runs as root)")
+@pytest.mark.parametrize("mount, words", [("size=8m", "No space left on device"), ("ro", "Read-only file system")],
+                         ids=["full disk", "read-only folder"])
+def test_render_to_a_disk_that_refuses_fails_cleanly(mount: str, words: str, tmp_path: Path) -> None:
+    """A render onto a full (or read-only) file system: exit 73 naming the cause; the earlier build is intact.
+    The file system is a tmpfs in a private mount namespace (nothing else sees it)."""
+    import sys
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = tmp_path / "run.sh"
+    first = "" if mount == "ro" else f"{shlex.quote(sys.executable)} -c 'from camkit.cli import run; run()' " \
+                                     f"render {shlex.quote(str(EXAMPLE))} --out disk/build >/dev/null || exit 99\n" \
+                                     "cat /dev/zero > disk/filler 2>/dev/null"  # the disk is now full
+    script.write_text(f"""set -u
+mount -t tmpfs -o {mount} tmpfs disk || exit 98
+{first}
+before=$(cd disk && find . -type f -exec sha256sum {{}} + | sort)
+{shlex.quote(sys.executable)} -c 'from camkit.cli import run; run()' render {shlex.quote(str(EXAMPLE))} --out disk/build
+echo "rc=$?"
+after=$(cd disk && find . -type f -exec sha256sum {{}} + | sort)
+[ "$before" = "$after" ] && echo intact
+""", "utf-8")
+    res = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", str(script)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert "rc=73" in res.stdout and "intact" in res.stdout, (res.stdout, res.stderr)
+    assert words in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert "disk/" in res.stderr, res.stderr  # names the path

@@ -115,7 +115,7 @@ def test_size_storage_cli(cli) -> None:  # type: ignore[no-untyped-def]
     assert body["bytes"] == 41_472_000_000_000 and body["unit"] == "TB"
     assert body["value"] == pytest.approx(39.55, abs=0.01)
     res = cli("size", "storage", "--cameras", "1", "--bitrate-mbps", "0", "--days", "1")
-    assert res.exit_code == 2
+    assert res.exit_code == 64
 
 
 def test_size_city_cli_totals(cli) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 """The `camkit` command line: validate, plan, render, diff, schema, access.
 
-Exit status: 0 success, 1 `diff` found changes, 2 bad input (every problem is listed).
+Exit status: 0 success, 1 `diff` found changes, 2 bad input (every problem is listed), 64 a wrong command line,
+73 an output that cannot be written (`Camkit` below).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.text import Text
 from rich.markup import escape
 
 from camkit import pipeline
-from camkit.diagnostics import InventoryError
+from camkit.diagnostics import EX_CANTCREAT, EX_USAGE, InventoryError, UsageProblem
 
 # Wide tables stay readable when piped into a file or CI log
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -73,7 +74,7 @@ def fail(exc: InventoryError, as_json: bool) -> None:
         for d in exc.diagnostics:
             _problem("error", "bold red", d)
         err.print(f"[red]{len(exc.diagnostics)} problem(s) found; nothing was written[/]")
-    sys.exit(2)
+    sys.exit(exc.exit_code)
 
 
 def printable(text: str) -> str:
@@ -90,10 +91,45 @@ def _problem(label: str, style: str, d: Any) -> None:
     err.print(line, highlight=False, soft_wrap=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Camkit(click.Group):
+    """Exit statuses CI can tell apart, and no traceback for what the machine refuses:
+    a usage error (unknown option, bad value) exits 64 instead of click's 2, which means an invalid inventory;
+    an output that cannot be written (a file where a folder goes, read-only, disk full) exits 73 with the path."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = EX_USAGE
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = EX_USAGE
+            raise
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            os_failure(exc)
+            sys.exit(EX_CANTCREAT)
+
+
+def os_failure(exc: OSError) -> None:
+    where = f"{exc.filename}: " if exc.filename else ""
+    err.print(Text.assemble(("error", "bold red"), f": {printable(where)}{exc.strerror}",
+                            (" (outputs go to a folder you may write, on a disk with room; a failed render leaves "
+                             "the earlier build as it was)", "dim")), highlight=False, soft_wrap=True)
+
+
+@click.group(cls=Camkit, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="camkit")
 def main() -> None:
-    """camkit: infrastructure as code for a city-wide video-surveillance platform."""
+    """camkit: infrastructure as code for a city-wide video-surveillance platform.
+
+    Exit status: 0 ok; 1 a check found differences or failures; 2 invalid inventory; 64 wrong command line
+    (unknown option, site, camera, unit or family); 73 an output could not be written."""
 
 
 inventory_arg = click.argument("inventory", type=click.Path(path_type=Path), default=DEFAULT_INVENTORY, required=False)
@@ -156,13 +192,15 @@ def plan_cmd(inventory: Path, as_json: bool, write_lock: bool, site: str | None)
             plan = pipeline.plan(inv)
     except InventoryError as exc:
         fail(exc, as_json)
+    if site and site not in inv.sites:
+        from camkit.diagnostics import Diagnostic, Position, suggest
+
+        fail(UsageProblem([Diagnostic(Position("--site"), f"'{site}' is not a site", suggest(site, inv.sites.keys()))]),
+             as_json)
     if write_lock:
         changed = pipeline.write_lock(inv, plan)
         err.print("ipplan.lock.yml " + ("updated" if changed else "already up to date"))
     sites = [site] if site else list(inv.sites)
-    if site and site not in inv.sites:
-        err.print(f"[red]error[/]: '{site}' is not a site")
-        sys.exit(2)
     if as_json:
         data = {
             "city": inv.city.id,
@@ -203,7 +241,7 @@ def plan_cmd(inventory: Path, as_json: bool, write_lock: bool, site: str | None)
 
 @main.command("render")
 @inventory_arg
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("build"), show_default=True,
               help="build root; files go to <out>/<city id>/")
 @click.option("--only", help="comma-separated artifact families (see `camkit families`)")
 @click.option("--site", help="render only this site's files")
@@ -238,7 +276,7 @@ def render_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | Non
 
 @main.command("diff")
 @inventory_arg
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("build"), show_default=True)
 @click.option("--only", help="comma-separated artifact families")
 @click.option("--site", help="only this site's files")
 @click.option("--unified", "-u", is_flag=True, help="print a unified diff of the changed files")
@@ -286,7 +324,7 @@ def families() -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="write one <document>.schema.json per document")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), help="write one <document>.schema.json per document")
 def schema(out_dir: Path | None) -> None:
     """JSON Schema of every inventory document (for editors and CI)."""
     from camkit.schema import schemas
@@ -323,7 +361,7 @@ def who_can_see(camera: str, inventory: Path, as_json: bool) -> None:
         inv = pipeline.load(inventory)
         cam = inv.camera_index.get(camera)
         if cam is None:
-            raise InventoryError([Diagnostic(Position(camera), f"'{camera}' is not a camera",
+            raise UsageProblem([Diagnostic(Position(camera), f"'{camera}' is not a camera",
                                              suggest(camera, inv.camera_index.keys()))])
     except InventoryError as exc:
         fail(exc, as_json)
@@ -351,7 +389,7 @@ def visible_to(unit: str, inventory: Path, as_json: bool) -> None:
     try:
         inv = pipeline.load(inventory)
         if unit not in inv.sites:
-            raise InventoryError([Diagnostic(Position(unit), f"'{unit}' is not a unit (site id)",
+            raise UsageProblem([Diagnostic(Position(unit), f"'{unit}' is not a unit (site id)",
                                              suggest(unit, inv.sites.keys()))])
     except InventoryError as exc:
         fail(exc, as_json)
@@ -427,7 +465,7 @@ def access_explain(camera: str, inventory: Path, build: Path | None) -> None:
 
     inv, files = _access_build(inventory, build, False)
     if camera not in inv.camera_index:
-        fail(InventoryError([Diagnostic(Position(camera), f"'{camera}' is not a camera",
+        fail(UsageProblem([Diagnostic(Position(camera), f"'{camera}' is not a camera",
                                         suggest(camera, inv.camera_index.keys()))]), False)
     for line in explain(inv, files, camera):
         out.print(escape(line), highlight=False, soft_wrap=True)
@@ -476,7 +514,7 @@ def charts_check(inventory: Path, sites: tuple[str, ...], no_lint: bool, as_json
         inv = pipeline.load(inventory)
         for sid in sites:
             if sid not in inv.sites:
-                raise InventoryError([Diagnostic(Position("--site"), f"'{sid}' is not a site",
+                raise UsageProblem([Diagnostic(Position("--site"), f"'{sid}' is not a site",
                                                  suggest(sid, inv.sites.keys()))])
         result = pipeline.render(inv, pipeline.plan(inv), ["helm"])
     except InventoryError as exc:
@@ -517,11 +555,23 @@ UNITS_OPT = click.option("--units", type=click.Choice(["si", "binary", "vendor"]
                          help="si: 1 TB = 10^12 B; binary: TiB; vendor: MB = 10^6 B, GB = 1024 MB, TB = 1024 GB")
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A range check passes NaN (every comparison with it is false): refuse it, and infinities, as usage errors."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", ctx, param)
+    return value
+
+
+# Bounds far beyond any city (Hanoi plans ~60,000 cameras; no camera streams 10 Gb/s; a century of days), so a
+# mistyped figure is refused instead of overflowing
 @size_group.command("storage")
-@click.option("--cameras", type=click.IntRange(min=0), required=True)
-@click.option("--bitrate-mbps", type=click.FloatRange(min=0, min_open=True), required=True, help="10^6 bit/s")
-@click.option("--hours-per-day", type=click.FloatRange(0, 24), default=24, show_default=True)
-@click.option("--days", type=click.FloatRange(min=0), required=True)
+@click.option("--cameras", type=click.IntRange(0, 100_000_000), required=True)
+@click.option("--bitrate-mbps", type=click.FloatRange(0, 10_000, min_open=True), required=True, callback=_finite,
+              help="10^6 bit/s")
+@click.option("--hours-per-day", type=click.FloatRange(0, 24), default=24, show_default=True, callback=_finite)
+@click.option("--days", type=click.FloatRange(0, 36_500), required=True, callback=_finite)
 @UNITS_OPT
 @click.option("--json", "as_json", is_flag=True)
 def size_storage(cameras: int, bitrate_mbps: float, hours_per_day: float, days: float, units: str,
@@ -742,7 +792,7 @@ def secrets_install_radius(inventory: Path, host: str, store: Path | None, build
 @click.option("--ssh-user", default=None, help="ssh user (ssh mode)")
 @click.option("--ssh-config", default=None, help="ssh_config file (ssh mode)")
 @store_opt
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="report folder (default: build/verify/<site>)")
 def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_config: str | None,
                store: Path | None, out_dir: Path | None) -> None:
@@ -863,7 +913,7 @@ def _camera_options(f: Any) -> Any:
         store_opt,
         click.option("--endpoints", type=click.Path(path_type=Path), default=None,
                      help="JSON map camera -> host/ports (simulator, NAT); default: planned addresses, ports 80/443"),
-        click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+        click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
                      help="result folder (default: build/cameras/<site>/<apply|audit>)"),
         click.option("--concurrency", type=click.IntRange(1, 1000), default=50, show_default=True),
         click.option("--call-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
@@ -953,8 +1003,15 @@ def run() -> None:
     except click.Abort:
         err.print("Aborted!")
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()  # `camkit schema > /dev/full` fails here, after the command returned
+    except OSError as exc:
+        os_failure(exc)
+        code = EX_CANTCREAT
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
     os._exit(code)
 
 

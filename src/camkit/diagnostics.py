@@ -44,8 +44,15 @@ class Diagnostic:
         }
 
 
+EX_INVALID = 2  # the inventory (or a file it names) is invalid
+EX_USAGE = 64  # sysexits.h EX_USAGE: the command line is wrong (an unknown option, site, camera or family)
+EX_CANTCREAT = 73  # sysexits.h EX_CANTCREAT: an output could not be written (not a folder, read-only, disk full)
+
+
 class InventoryError(Exception):
     """Raised with every problem found, never only the first."""
+
+    exit_code = EX_INVALID
 
     def __init__(self, diagnostics: list[Diagnostic]):
         self.diagnostics = sorted(set(diagnostics), key=_sort_key)
@@ -53,6 +60,13 @@ class InventoryError(Exception):
 
     def __reduce__(self):  # a forked render process raises it in the parent (pickled): keep the diagnostics
         return (type(self), (self.diagnostics,))
+
+
+class UsageProblem(InventoryError):
+    """The command line names something the inventory does not have (`--site`, `--only`, a camera or unit):
+    reported like an inventory problem, but with its own exit status so CI can tell the two apart."""
+
+    exit_code = EX_USAGE
 
 
 def _sort_key(d: Diagnostic) -> tuple[str, int, int, str]:

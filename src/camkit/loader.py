@@ -371,8 +371,9 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
 
     if progress is not None:
         progress("checking across documents", 0, 0)
-    if city is not None and city_doc is not None:
-        _cross_checks(city, city_doc, sites, site_docs, cameras, camera_lines, out, broken)
+    # one pass: the checks across files run on every document and row that passed its schema, even when
+    # city.yml did not (then the rules that need the city's figures wait for it)
+    _cross_checks(city, city_doc, sites, site_docs, cameras, camera_lines, out, broken)
     out.raise_if_any()
     assert city is not None
     ordered_sites = dict(sorted(sites.items(), key=lambda kv: (kv[1].tier, kv[0])))
@@ -406,6 +407,7 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
                      positions=positions, streams=streams)
 
 
+SITE_KINDS = tuple(k.value for k in SiteKind)
 UNTRUSTED = frozenset({UplinkType.internet_vpn.value, UplinkType.cellular.value})
 
 
@@ -489,6 +491,16 @@ def _merge_site(doc: Document, profiles: dict[str, Profile], profile_docs: dict[
                 data[key] = value.model_dump(mode="json") if hasattr(value, "model_dump") else (
                     [v.model_dump(mode="json") for v in value] if isinstance(value, list) else value)
                 from_profile.add(key)
+    elif "profile" not in data and data.get("kind") not in SITE_KINDS:
+        # no profile to merge: report the kind alone, not every key its profile would have given
+        kind = data.get("kind")
+        if kind is None:
+            out.add(doc.position(()), "the site has no 'kind'", "add 'kind:' one of " + ", ".join(SITE_KINDS))
+        else:
+            close = closest(str(kind), list(SITE_KINDS))
+            out.add(doc.position(("kind",)), f"kind {quote(kind)} is not a site kind",
+                    (f"did you mean {close[0]!r}? " if close else "") + "one of " + ", ".join(SITE_KINDS))
+        return None
     pdoc = profile_docs.get(prof.id) if prof else None
 
     def where(loc: tuple[Any, ...], key: bool) -> Position:
@@ -543,10 +555,37 @@ def _distinct_vlans(city: City, city_doc: Document, out: Collector) -> None:
             seen[vlan] = name
 
 
-def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: dict[str, Document], cameras: list[Camera],
-                  camera_lines: dict[str, Position], out: Collector, broken: set[str]) -> None:
-    _distinct_vlans(city, city_doc, out)
-    area = city.area
+def _city_services(city: City, city_doc: Document, sites: dict[str, Site], docs: dict[str, Document],
+                   hostnames: dict[str, str], out: Collector) -> None:
+    """The checks that need city.yml: its services name real servers, RADIUS reaches every switch, a known zone."""
+    # shared services name real servers
+    for svc in ("ntp", "dns", "syslog"):
+        ref = getattr(city.services, svc)
+        for j, name in enumerate(ref.servers):
+            if name not in hostnames:
+                out.add(city_doc.position(("services", svc, "servers", j)), f"services.{svc}: server '{name}' is not defined in any site",
+                        suggest(name, hostnames.keys()))
+
+    # RADIUS placement: every site with switches must reach a radius server (the topology's rule)
+    from camkit.topology import POSIX_TZ, radius_site_of
+
+    for site in sites.values():
+        if site.switches and radius_site_of(sites, city.services.radius_placement, site.id) is None:
+            out.add(docs[site.id].position(("switches",), key=True),
+                    f"site '{site.id}' has access switches but no RADIUS server serves it",
+                    "give this site or its district/department a server with role 'radius'")
+
+    # the time zone cameras and schedules are given (POSIX TZ)
+    if city.timezone not in POSIX_TZ:
+        out.add(city_doc.position(("timezone",)), f"city.timezone '{city.timezone}' is not a zone camkit can give "
+                "cameras and schedules (POSIX TZ)", "known zones: " + ", ".join(sorted(POSIX_TZ)))
+
+
+def _cross_checks(city: City | None, city_doc: Document | None, sites: dict[str, Site], docs: dict[str, Document],
+                  cameras: list[Camera], camera_lines: dict[str, Position], out: Collector, broken: set[str]) -> None:
+    if city is not None and city_doc is not None:
+        _distinct_vlans(city, city_doc, out)
+    area = city.area if city is not None else None
     hostnames: dict[str, str] = {}
     for site in sites.values():
         doc = docs[site.id]
@@ -571,7 +610,7 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                         "parent of a lower tier number", "private systems may also hang under a ward")
             if site.kind in (SiteKind.ward, SiteKind.private_system) and parent.kind is SiteKind.department_oc:
                 pass  # department wards are unusual but allowed (e.g. industrial zones)
-        if not area.contains(site.location.lat, site.location.lon):
+        if area is not None and not area.contains(site.location.lat, site.location.lon):
             out.add(doc.position(("location",)),
                     f"location {site.location.lat}, {site.location.lon} is outside the city area",
                     f"lat {area.min_lat}..{area.max_lat}, lon {area.min_lon}..{area.max_lon} (city.yml area)")
@@ -596,32 +635,13 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
                         "switch ids and server names share one namespace per site")
             hostnames[host] = site.id
 
-    # shared services name real servers
-    for svc in ("ntp", "dns", "syslog"):
-        ref = getattr(city.services, svc)
-        for j, name in enumerate(ref.servers):
-            if name not in hostnames:
-                out.add(city_doc.position(("services", svc, "servers", j)), f"services.{svc}: server '{name}' is not defined in any site",
-                        suggest(name, hostnames.keys()))
-
-    # RADIUS placement: every site with switches must reach a radius server (the topology's rule)
-    from camkit.topology import POSIX_TZ, radius_site_of
-
-    for site in sites.values():
-        if site.switches and radius_site_of(sites, city.services.radius_placement, site.id) is None:
-            out.add(docs[site.id].position(("switches",), key=True),
-                    f"site '{site.id}' has access switches but no RADIUS server serves it",
-                    "give this site or its district/department a server with role 'radius'")
-
-    # the time zone cameras and schedules are given (POSIX TZ)
-    if city.timezone not in POSIX_TZ:
-        out.add(city_doc.position(("timezone",)), f"city.timezone '{city.timezone}' is not a zone camkit can give "
-                "cameras and schedules (POSIX TZ)", "known zones: " + ", ".join(sorted(POSIX_TZ)))
+    if city is not None and city_doc is not None:
+        _city_services(city, city_doc, sites, docs, hostnames, out)
 
     # cameras: ids, MACs, owners, switch ports, coordinates
     switch_index = {(sid, sw.id): sw for sid, s in sites.items() for sw in s.switches}
     seen_ids: dict[str, Position] = {}
-    seen_macs: dict[str, Position] = {}
+    seen_macs: dict[str, tuple[str, Position]] = {}
     ports: dict[tuple[str, str, int], Position] = {}
     for cam in cameras:
         pos = camera_lines[cam.id + "\0" + cam.site]
@@ -630,16 +650,19 @@ def _cross_checks(city: City, city_doc: Document, sites: dict[str, Site], docs: 
             out.add(pos, f"duplicate camera id '{cam.id}'", f"first used at {seen_ids[cam.id]}")
         else:
             seen_ids[cam.id] = pos
-        if cam.mac in seen_macs:
-            out.add(pos, f"camera '{cam.id}': MAC {cam.mac} is already used", f"first used at {seen_macs[cam.mac]}")
+        if cam.mac in seen_macs:  # each row reported, naming the other the same way: camera id, file:line
+            first, first_pos = seen_macs[cam.mac]
+            for here, there in (((cam.id, pos), (first, first_pos)), ((first, first_pos), (cam.id, pos))):
+                out.add(here[1], f"camera '{here[0]}': MAC {cam.mac} is also that of camera '{there[0]}' at {there[1]}",
+                        "every camera has its own MAC: correct the mistyped one")
         else:
-            seen_macs[cam.mac] = pos
-        if not area.contains(cam.lat, cam.lon):
+            seen_macs[cam.mac] = (cam.id, pos)
+        if area is not None and not area.contains(cam.lat, cam.lon):
             out.add(pos, f"camera '{cam.id}': coordinates {cam.lat}, {cam.lon} are outside the city area",
                     f"lat {area.min_lat}..{area.max_lat}, lon {area.min_lon}..{area.max_lon}; check for swapped lat/lon")
         if cam.owner is not None and cam.owner not in sites and cam.owner not in broken:
             out.add(pos, f"camera '{cam.id}': owner '{cam.owner}' is not a unit (site id)", suggest(cam.owner, sites.keys()))
-        if cam.dot1x == Dot1xMode.mab.value and not city.security.allow_mab:
+        if cam.dot1x == Dot1xMode.mab.value and city is not None and not city.security.allow_mab:
             out.add(pos, f"camera '{cam.id}': MAB is disabled by city.yml security.allow_mab", "use eap-tls")
         if cam.switch is not None and cam.port is not None:
             switch = switch_index.get((site.id, cam.switch))

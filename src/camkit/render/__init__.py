@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import ClassVar, Iterable
 
 from camkit.access import AccessModel
-from camkit.diagnostics import Diagnostic, InventoryError, Position
+from camkit.diagnostics import Diagnostic, InventoryError, Position, UsageProblem
 from camkit.flows import FlowMatrix
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
@@ -114,7 +114,7 @@ def select_families(only: Iterable[str] | None) -> list[str]:
     chosen = []
     for fam in only:
         if fam not in known:
-            raise InventoryError([Diagnostic(Position("--only"), f"unknown artifact family '{fam}'",
+            raise UsageProblem([Diagnostic(Position("--only"), f"unknown artifact family '{fam}'",
                                              "known families: " + ", ".join(known))])
         if fam not in chosen:
             chosen.append(fam)
@@ -139,7 +139,7 @@ def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, si
     if site is not None and site not in inv.sites:
         from camkit.diagnostics import suggest
 
-        raise InventoryError([Diagnostic(Position("--site"), f"'{site}' is not a site", suggest(site, inv.sites.keys()))])
+        raise UsageProblem([Diagnostic(Position("--site"), f"'{site}' is not a site", suggest(site, inv.sites.keys()))])
     ctx = RenderContext(inv, plan, Topology.of(inv).access, site)
     result = RenderResult(chosen, site)
     table = registry()
@@ -331,10 +331,12 @@ def write(result: RenderResult, out: Path) -> Changes:
         if out.exists():
             out.rename(old_tmp)
         tmp.rename(out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if old_tmp.exists() and not out.exists():
             old_tmp.rename(out)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(out)) from exc  # a full disk names the build it stopped
         raise
     shutil.rmtree(old_tmp, ignore_errors=True)
     return changes
