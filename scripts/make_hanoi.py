@@ -17,6 +17,7 @@ import csv
 import math
 import random
 import shutil
+import sys
 from pathlib import Path
 
 SEED = 20250101
@@ -219,6 +220,8 @@ class Gen:
         self.cam_no = 0
         self.streams: list[list[object]] = []  # streams.lock.csv rows
         self.sites: dict[str, tuple[str, str]] = {}  # site id -> (file, text as first written)
+        self.grid: dict[tuple[int, int], list[tuple[str, str, float, float]]] = {}  # placed non-police cameras
+        self.spare = random.Random(SEED + 1)  # moves a camera that would duplicate another unit's (VII.2.6)
 
     def next_mac(self) -> str:
         self.mac += 1
@@ -231,6 +234,28 @@ class Gen:
         dlat = dist / 111.0 * math.cos(ang)
         dlon = dist / (111.0 * math.cos(math.radians(lat))) * math.sin(ang)
         return round(lat + dlat, 6), round(lon + dlon, 6)
+
+    def placed(self, unit: str, purpose: str, lat: float, lon: float, centre: tuple[float, float, float]) \
+            -> tuple[float, float]:
+        """A camera's position as a planner following VII.2.6 (1) would choose it: no other unit's camera of the
+        same purpose within camkit's duplicate distance (police cameras, exempt, are never passed here). A clash
+        is moved with a separate random stream, so the rest of the city stays as generated before the rule."""
+        from camkit.model import Planning
+        from camkit.planning import metres
+
+        within = Planning().duplicate_within_m
+        cell = within / 111_320 * 2  # degrees: a clash is in the same or a neighbouring cell
+        for _ in range(200):
+            cx, cy = math.floor(lon / cell), math.floor(lat / cell)
+            clash = any(u != unit and p == purpose and metres(lat, lon, a, b) <= within
+                        for dx in (-1, 0, 1) for dy in (-1, 0, 1) for u, p, a, b in self.grid.get((cx + dx, cy + dy), ()))
+            if not clash:
+                self.grid.setdefault((cx, cy), []).append((unit, purpose, lat, lon))
+                return lat, lon
+            ang, dist = self.spare.random() * 2 * math.pi, centre[2] * math.sqrt(self.spare.random())
+            lat = round(centre[0] + dist / 111.0 * math.cos(ang), 6)
+            lon = round(centre[1] + dist / (111.0 * math.cos(math.radians(centre[0]))) * math.sin(ang), 6)
+        raise SystemExit(f"no free position for a {purpose} camera of {unit}")
 
     def write_yaml(self, rel: str, text: str) -> None:
         if rel.startswith("sites/"):
@@ -312,9 +337,11 @@ def camera_row(gen: Gen, prefix: str, spec: dict[str, object], lat: float, lon: 
     gen.cam_no += 1
     cid = f"{prefix}-{gen.cam_no:05d}"
     clat, clon = gen.point(lat, lon, r_km)
+    purpose = str(spec["purpose"])
+    if not spec["police"]:
+        clat, clon = gen.placed(prefix, purpose, clat, clon, (lat, lon, r_km))
     vendor, model = MODELS[rng.randrange(len(MODELS))] if spec["legacy"] else MODELS[rng.randrange(0, 13)]
     ptz = spec["type"] == "ptz"
-    purpose = str(spec["purpose"])
     analytics = list(POLICE_ANALYTICS if spec["police"] else ANALYTICS[purpose])
     if ptz and rng.random() < 0.5:
         analytics.append("ptz_tracking")
@@ -427,10 +454,8 @@ def size_sites(gen: Gen, hand: Path) -> None:
     """Give each site the servers (and a private system the uplink) its cameras need under camkit's sizing model,
     so that `camkit validate --strict inventories/hanoi` holds: load what was written (with the hand-written
     city.yml and profiles), size it, rewrite the sites that need more, until nothing changes."""
-    import sys
     import tempfile
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     from camkit.loader import load
     from camkit.sizing import size_city
     from camkit.topology import Topology
@@ -484,6 +509,7 @@ def main() -> None:
     ap.add_argument("--hand", type=Path, default=Path(__file__).resolve().parent.parent / "inventories" / "hanoi",
                     help="where the hand-written city.yml and profiles/ are (the sizing pass reads them)")
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))  # camkit's own rules and sizing
     check_totals()
     out: Path = args.out
     # city.yml, profiles/ and README.md are written by hand; sites/ and cameras/ are regenerated

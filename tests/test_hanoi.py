@@ -125,11 +125,12 @@ def test_every_hanoi_camera_gets_a_profile_and_every_model_a_catalog_entry(hanoi
 def test_hanoi_passes_strict_capacity_and_a_halved_ward_storage_fails(hanoi, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
-    from camkit import capacity
+    from camkit import capacity, planning
     from camkit.cli import main
 
     inv, _ = hanoi
     assert capacity.findings(inv) == []  # every site sized to its cameras (scripts/make_hanoi.py size_sites)
+    assert planning.findings(inv) == []  # placed as VII.2.6 asks (scripts/make_hanoi.py Gen.placed)
     # one ward's storage server halved: validate still succeeds (a warning), --strict fails naming the site
     copy = tmp_path / "hanoi"
     import shutil

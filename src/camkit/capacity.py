@@ -3,7 +3,7 @@ the topology and `sizing.size_city`, writes nothing).
 
 Every rule is a `Finding`: the site file's position, the figure wanted, what is there, the shortfall and how to
 fix it. Findings are warnings: `camkit validate` lists them and still succeeds; `camkit validate --strict` (what
-CI runs) fails on any. The rules:
+CI runs) fails on any (`pipeline.check`, with the planning rules of `camkit.planning`). The rules:
 
 - `storage`: the recordings a site keeps (hot replicas or local RAID, the erasure-coded warm and cold tiers,
   file-system overhead and headroom: `SiteSize.total_bytes`) against the raw disks of its storage servers;
@@ -20,9 +20,7 @@ CI runs) fails on any. The rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from camkit.diagnostics import Diagnostic, InventoryError, Position
+from camkit.diagnostics import Diagnostic, Finding, Position
 from camkit.loader import Inventory
 from camkit.model import ServerRole, SiteKind, StoragePolicy
 from camkit.sizing import CitySize, size_city
@@ -30,16 +28,6 @@ from camkit.topology import Topology
 
 CEPH_METADATA_REPLICAS = 3  # charts/storage/templates/ceph.yaml: the object store's metadata pool
 RULES = ("storage", "gpus", "uplink", "ceph-hosts", "compute", "retention")
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    site: str  # "" for a city-wide finding
-    diagnostic: Diagnostic
-
-    def as_dict(self) -> dict[str, object]:
-        return {"rule": self.rule, "site": self.site, "severity": "warning", **self.diagnostic.as_dict()}
 
 
 def _tb(n_bytes: float) -> str:
@@ -128,11 +116,3 @@ def findings(inv: Inventory, topo: Topology | None = None, size: CitySize | None
                 f"{c.vms_shards} VMS shards on {workers} Kubernetes worker(s): shards share a host and fail together",
                 f"run at least {c.vms_shards} workers (role k8s_worker)")
     return sorted(out, key=lambda f: (f.diagnostic.position, f.rule, f.diagnostic.message))
-
-
-def check(inv: Inventory, strict: bool, topo: Topology | None = None) -> list[Finding]:
-    """The findings; with `strict`, raised as an InventoryError (exit 2) when there is any."""
-    found = findings(inv, topo)
-    if strict and found:
-        raise InventoryError([f.diagnostic for f in found])
-    return found

@@ -141,8 +141,8 @@ inventory_arg = click.argument("inventory", type=click.Path(path_type=Path), def
 @click.option("--locked", is_flag=True, help="fail when ipplan.lock.yml is not up to date (for CI)")
 @click.option("--strict", is_flag=True, help="capacity findings fail (exit 2) instead of warning (for CI)")
 def validate(inventory: Path, as_json: bool, locked: bool, strict: bool) -> None:
-    """Check the whole inventory, its IP plan and its capacity; write nothing."""
-    from camkit import capacity
+    """Check the whole inventory, its IP plan, its capacity and the planning rules (VII.2.6); write nothing."""
+    from camkit import capacity, planning
 
     try:
         with stages() as stage:
@@ -150,8 +150,8 @@ def validate(inventory: Path, as_json: bool, locked: bool, strict: bool) -> None
             inv = pipeline.load(inventory, stage.files)
             stage("planning addresses")
             plan = pipeline.plan(inv)
-            stage("checking capacity")
-            found = capacity.check(inv, strict)
+            stage("checking capacity and planning rules")
+            found = pipeline.check(inv, strict)
         stale = pipeline.lock_is_stale(inv, plan)
         if locked and stale:
             from camkit.diagnostics import Diagnostic, Position
@@ -169,8 +169,8 @@ def validate(inventory: Path, as_json: bool, locked: bool, strict: bool) -> None
         for f in found:
             _problem("warning", "yellow", f.diagnostic)
         if found:
-            by_rule = {r: sum(f.rule == r for f in found) for r in capacity.RULES}
-            err.print(Text(f"{len(found)} capacity warning(s): "
+            by_rule = {r: sum(f.rule == r for f in found) for r in capacity.RULES + planning.RULES}
+            err.print(Text(f"{len(found)} warning(s): "
                            + ", ".join(f"{r} {n}" for r, n in by_rule.items() if n)
                            + "; `validate --strict` fails on them", style="yellow"), soft_wrap=True)
         out.print(f"[green]ok[/]: {inv.city.id}: {len(inv.sites)} sites, {len(inv.cameras)} cameras"

@@ -49,6 +49,18 @@ EX_USAGE = 64  # sysexits.h EX_USAGE: the command line is wrong (an unknown opti
 EX_CANTCREAT = 73  # sysexits.h EX_CANTCREAT: an output could not be written (not a folder, read-only, disk full)
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A rule a valid inventory breaks (capacity, planning): a warning, a failure under `validate --strict`."""
+
+    rule: str
+    site: str  # "" for a city-wide finding
+    diagnostic: Diagnostic
+
+    def as_dict(self) -> dict[str, object]:
+        return {"rule": self.rule, "site": self.site, "severity": "warning", **self.diagnostic.as_dict()}
+
+
 class InventoryError(Exception):
     """Raised with every problem found, never only the first."""
 

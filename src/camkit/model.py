@@ -17,6 +17,9 @@ from camkit.sources import CONTROL, CONTROL_HINT
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 Slug = Annotated[str, Field(pattern=SLUG, description="lower-case id: letters, digits, '-' (max 63)")]
+# A pole, cabinet or smart hub as the city's asset registers number them (e.g. "HK-CD-0123"): case kept
+InfraId = Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$",
+                               description="asset id: letters, digits, '.', '_', '/', '-' (max 64)")]
 # An RTSP path and query as RFC 3986 allows them (pchar, "/", "?"): never a bare "/", no spaces, no escapes
 RTSP_PATH_PATTERN = r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?$"
 RTSP_PATH_MAX = 256
@@ -343,6 +346,25 @@ class RegistryOptions(Strict):
                                        "the map opens cameras at their VMS and needs none")
 
 
+class Planning(Strict):
+    """Master plan VII.2.6 planning rules `camkit validate` reports (warnings; `--strict` fails on them)."""
+
+    duplicate_within_m: float = Field(
+        default=15, ge=0, le=500,
+        description="cameras of different units this close, with the same purpose (and heading, when both give "
+                    "one), duplicate each other (VII.2.6 (1)); police cameras are exempt")
+    heading_within_deg: float = Field(default=45, ge=0, le=180,
+                                      description="two headings this close look the same way")
+    max_distance_km: dict[SiteKind, float] = Field(
+        default_factory=lambda: {SiteKind.ward: 5.0, SiteKind.private_system: 2.0, SiteKind.district_oc: 30.0},
+        description="a camera farther than this from its site's location is reported (a mistyped or swapped "
+                    "coordinate, or a camera filed under the wrong site); kinds not listed serve the whole city")
+    shared_within_m: dict[Literal["pole", "cabinet", "smarthub"], float] = Field(
+        default_factory=lambda: {"pole": 30.0, "smarthub": 30.0, "cabinet": 300.0},
+        description="cameras given one pole, smart hub (one place) or cabinet (one street block) farther apart "
+                    "than this: the id is mistyped")
+
+
 class City(Strict):
     id: Slug
     name: str = Field(min_length=1)
@@ -360,6 +382,7 @@ class City(Strict):
     storage: StoragePolicy = Field(default_factory=StoragePolicy)
     cameras: CameraBaseline = Field(default_factory=CameraBaseline)
     registry: RegistryOptions = Field(default_factory=RegistryOptions)
+    planning: Planning = Field(default_factory=Planning)
 
     @model_validator(mode="after")
     def _password_length(self) -> City:
@@ -533,7 +556,8 @@ CAMERA_REQUIRED = [
     "id", "name", "type", "purpose", "lat", "lon", "address", "height_m", "status", "connection",
     "vendor", "model", "resolution_mp", "codec", "fps", "mac", "dot1x", "analytics", "switch", "port",
 ]
-CAMERA_OPTIONAL = ["owner", "stream_url", "ip", "bitrate_mbps"]
+CAMERA_OPTIONAL = ["owner", "stream_url", "ip", "bitrate_mbps", "heading", "pole", "cabinet", "smarthub"]
+SHARED_INFRASTRUCTURE = ("pole", "cabinet", "smarthub")  # VII.2.6 (2): shared by the units' cameras
 
 
 def _literal(enum: type[Enum]) -> Any:
@@ -585,6 +609,12 @@ class Camera(Strict):
                            description="existing address to keep (legacy cameras); must lie in the camera subnet")
     bitrate_mbps: float | None = Field(default=None, gt=0, le=100,
                                        description="measured or configured bitrate; empty: from the sizing table")
+    heading: float | None = Field(default=None, ge=0, lt=360,
+                                  description="compass bearing the camera looks at, degrees from north (a PTZ: its "
+                                              "home position); planning compares it (VII.2.6)")
+    pole: InfraId | None = Field(default=None, description="the pole or mast it is mounted on (city-wide id)")
+    cabinet: InfraId | None = Field(default=None, description="the street cabinet that powers and connects it")
+    smarthub: InfraId | None = Field(default=None, description="the smart hub (smart pole node) it is wired to")
     site: Slug = Field(description="set by the loader from the file name")
 
     @field_validator("mac", mode="before")

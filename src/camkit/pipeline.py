@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from camkit import ipplan, loader, render as _render
+from camkit.diagnostics import Finding, InventoryError
 from camkit.ipplan import LOCK_NAME, Plan
 from camkit.loader import Inventory
 
@@ -41,6 +42,19 @@ def plan(inv: Inventory) -> Plan:
         result = ipplan.plan(inv, inv.positions, published_services(inv, Topology.of(inv)))
     wireguard.check(inv, result)
     return result
+
+
+def check(inv: Inventory, strict: bool) -> list[Finding]:
+    """The rules a valid inventory may still break: capacity (`camkit.capacity`), then planning (VII.2.6,
+    `camkit.planning`). Warnings; with `strict` (CI) an InventoryError (exit 2) when there is any."""
+    from camkit import capacity, planning
+    from camkit.topology import Topology
+
+    topo = Topology.of(inv)
+    found = capacity.findings(inv, topo) + planning.findings(inv, topo)
+    if strict and found:
+        raise InventoryError([f.diagnostic for f in found])
+    return found
 
 
 def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None,

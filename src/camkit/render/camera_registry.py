@@ -6,7 +6,8 @@ import json
 from collections import Counter
 from typing import Iterable
 
-from camkit.model import Camera, CameraStatus, CameraType, Purpose
+from camkit import planning
+from camkit.model import SHARED_INFRASTRUCTURE, Camera, CameraStatus, CameraType, Purpose
 from camkit.render import Artifact, RenderContext, Renderer, csv_bytes
 
 # The city-wide camera schema of master plan VII.2.2.2 that the digital map reads. Its "stream URL" is where a map
@@ -15,12 +16,15 @@ from camkit.render import Artifact, RenderContext, Renderer, csv_bytes
 # management address (`ip`) only when city.yml asks for it (registry.management_addresses).
 PROPERTIES = ["id", "name", "type", "purpose", "status", "site", "tier", "owner", "connection", "address",
               "height_m", "vms_site", "vms_path"]
+# Planning columns a row may give (VII.2.6): published when given, so a map can show shared poles and headings
+OPTIONAL = ["heading", *SHARED_INFRASTRUCTURE]
 
 
 class RegistryRenderer(Renderer):
     family = "registry"
     cost = 1.4
-    description = "Camera registry: GeoJSON FeatureCollection for the city map, per-site summary CSV"
+    description = ("Camera registry: GeoJSON FeatureCollection for the city map, per-site summary CSV, shared "
+                   "poles and cabinets")
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
         inv, plan = ctx.inv, ctx.plan
@@ -36,8 +40,9 @@ class RegistryRenderer(Renderer):
                 "vms_site": at, "vms_path": f"{at}/{c.id}" if at else None, "ip": plan.camera_ip(c.id),
             }
             geometry = {"type": "Point", "coordinates": [round(c.lon, 6), round(c.lat, 6)]}
+            given = {k: getattr(c, k) for k in OPTIONAL if getattr(c, k) is not None}
             return json.dumps({"type": "Feature", "id": c.id, "geometry": geometry,
-                               "properties": {k: props[k] for k in keys}}, ensure_ascii=False)
+                               "properties": {**{k: props[k] for k in keys}, **given}}, ensure_ascii=False)
 
         cache: dict[str, str] = {}
 
@@ -70,3 +75,7 @@ class RegistryRenderer(Renderer):
                          *[types[t.value] for t in CameraType], *[statuses[s.value] for s in CameraStatus],
                          *[purposes[p.value] for p in Purpose]])
         yield Artifact("registry/sites.csv", csv_bytes(header, rows))
+        # VII.2.6 (2): the poles, cabinets and smart hubs several units' cameras share
+        yield Artifact("registry/shared-infrastructure.csv", csv_bytes(
+            ["kind", "id", "units", "cameras"],
+            [[a.kind, a.id, ";".join(a.units), ";".join(a.cameras)] for a in planning.shared(inv)]))
