@@ -83,14 +83,21 @@ def findings(inv: Inventory, topo: Topology | None = None) -> list[Finding]:
         out.append(Finding(rule, cam.site, Diagnostic(where(cam), f"planning ({rule}): camera '{cam.id}' {message}",
                                                       hint)))
 
-    # (5) far from its site
-    for cam in inv.cameras:
-        site = inv.sites[cam.site]
+    # (5) far from its site: a flat-earth screen first (within 1 % over a city), haversine where it counts
+    lat0 = math.radians((inv.city.area.min_lat + inv.city.area.max_lat) / 2)
+    kx, ky = M_PER_DEG_LAT * math.cos(lat0), M_PER_DEG_LAT
+    for sid, cams in inv.cameras_by_site.items():
+        site = inv.sites[sid]
         limit = rules.max_distance_km.get(site.kind)
         if limit is None:
             continue
-        d = metres(cam.lat, cam.lon, site.location.lat, site.location.lon)
-        if d > limit * 1000:
+        slat, slon, screen = site.location.lat, site.location.lon, (limit * 1000 * 0.99) ** 2
+        for cam in cams:
+            if ((cam.lon - slon) * kx) ** 2 + ((cam.lat - slat) * ky) ** 2 < screen:
+                continue
+            d = metres(cam.lat, cam.lon, slat, slon)
+            if d <= limit * 1000:
+                continue
             add("far-from-site", cam,
                 f"is {d / 1000:,.1f} km from the location of its site '{site.id}' (a {site.kind.value}: at most "
                 f"{limit:g} km, city.yml planning.max_distance_km)",
@@ -100,17 +107,20 @@ def findings(inv: Inventory, topo: Topology | None = None) -> list[Finding]:
     within = rules.duplicate_within_m
     police = topo.police_units
     if within > 0:
-        lat0 = math.radians((inv.city.area.min_lat + inv.city.area.max_lat) / 2)
-        cell_x, cell_y = within / (M_PER_DEG_LAT * math.cos(lat0)), within / M_PER_DEG_LAT
+        cell_x, cell_y = within / kx, within / ky
         grid: dict[tuple[int, int], list[Camera]] = defaultdict(list)
+        screen = (within * 1.01) ** 2
         for cam in inv.cameras:  # sorted by (site, id): the order findings come in is fixed
-            if cam.unit in police:
+            unit = cam.unit
+            if unit in police:
                 continue
-            cx, cy = math.floor(cam.lon / cell_x), math.floor(cam.lat / cell_y)
+            lat, lon, purpose = cam.lat, cam.lon, cam.purpose
+            cx, cy = math.floor(lon / cell_x), math.floor(lat / cell_y)
             for dx in (-1, 0, 1):
                 for dy in (-1, 0, 1):
                     for other in grid.get((cx + dx, cy + dy), ()):
-                        if other.unit == cam.unit or other.purpose != cam.purpose:
+                        if other.purpose != purpose or other.unit == unit \
+                                or ((other.lon - lon) * kx) ** 2 + ((other.lat - lat) * ky) ** 2 > screen:
                             continue
                         if cam.heading is not None and other.heading is not None \
                                 and _heading_gap(cam.heading, other.heading) > rules.heading_within_deg:

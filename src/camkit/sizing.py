@@ -182,17 +182,25 @@ def vms_shards(streams: int, mbps: float) -> int:
     return max(1, math.ceil(max(streams / rec["max_streams_per_instance"], mbps / rec["max_mbps_per_instance"])))
 
 
+def bitrates(inv: Inventory) -> dict[str, float]:
+    """camera id -> `camera_mbps`, computed once per inventory (the plan, sizing and capacity all sum it)."""
+    got = inv.__dict__.get("_bitrates")
+    if got is None:
+        got = inv.__dict__["_bitrates"] = {c.id: camera_mbps(c) for c in inv.cameras}
+    return got
+
+
 def published_services(inv: Inventory, topo: Topology) -> dict[str, tuple[str, ...]]:
     """site -> the names of its published services, each of which gets a planned address (the IP plan holds
     them; MetalLB announces them): one `vms-<i>` per VMS shard (RTSPS live view and relays, playback over
     HTTPS) and, where a web UI runs behind the ingress controller (the IVA's, the city SSO), `ingress`.
     Sites without Kubernetes workers publish nothing."""
-    cams = inv.camera_index
+    mbps = bitrates(inv)
     out: dict[str, tuple[str, ...]] = {}
     for sid, ids in topo.recorded.items():
         if not any(ServerRole.k8s_worker in s.roles for s in inv.sites[sid].servers):
             continue
-        n = vms_shards(len(ids), sum(camera_mbps(cams[c]) for c in ids))
+        n = vms_shards(len(ids), sum(mbps[c] for c in ids))
         web = topo.runs_iva(sid) or sid == topo.sso_site
         out[sid] = (*(("ingress",) if web else ()), *(vms_service(i) for i in range(n)))
     return out
@@ -206,12 +214,12 @@ def overhead(pol: StoragePolicy) -> float:
 def size_compute(inv: Inventory, topo: Topology, sites: dict[str, SiteSize]) -> None:
     """Fill each recording site's Compute: cameras recorded, analysed, shards, GPUs, requests (the topology says
     which cameras each site records and analyses)."""
-    cams = inv.camera_index
+    cams, mbps = inv.camera_index, bitrates(inv)
     for sid, ids in topo.recorded.items():
         rec = [cams[c] for c in ids]
         analysed = [cams[c] for c in topo.analysed.get(sid, ())]
         s = sites[sid]
-        s.compute = _compute(inv, sid, rec, analysed, sum(camera_mbps(c) for c in rec))
+        s.compute = _compute(inv, sid, rec, analysed, sum(mbps[c] for c in ids))
         s.vms_volume_bytes = s.daily_bytes * topo.hot_days(sid) * overhead(inv.city.storage) / s.compute.vms_shards
 
 
@@ -230,21 +238,23 @@ def size_city(inv: Inventory, topo: Topology | None = None) -> CitySize:
     overhead_ = overhead(pol)
     ec = (pol.ec_data_chunks + pol.ec_coding_chunks) / pol.ec_data_chunks
     index = inv.camera_index
+    rate = bitrates(inv)
+    private = {sid for sid, site in inv.sites.items() if site.kind is SiteKind.private_system}
     sites: dict[str, SiteSize] = {}
     for sid, site in inv.sites.items():
         base = inv.city.tiers.of(site.tier)
         if site.kind is SiteKind.private_system:
             # recorded by the VMS it publishes to: the streams cross the private uplink (tunnel), storage is there
             cams = list(inv.cameras_by_site[sid])
-            mbps = sum(camera_mbps(c) for c in cams)
+            mbps = sum(rate[c.id] for c in cams)
             s = SiteSize(sid, site.tier, len(cams), mbps, storage_bytes(1, mbps, 24 * duty[base.recording], 1),
                          base.retention_days, uplink_capacity_mbps=site.uplink.capacity_mbps)
             s.uplink["published streams"] = mbps
             sites[sid] = s
             continue
         # what this site's VMS records of the cameras on the networks of units (private systems: below)
-        cams = [index[c] for c in topo.recorded[sid] if not topo.is_private(index[c].site)]
-        mbps = sum(camera_mbps(c) for c in cams)
+        cams = [index[c] for c in topo.recorded[sid] if index[c].site not in private]
+        mbps = sum(rate[c.id] for c in cams)
         daily = storage_bytes(1, mbps, 24 * duty[base.recording], 1)
         s = SiteSize(sid, site.tier, len(cams), mbps, daily, base.retention_days,
                      uplink_capacity_mbps=site.uplink.capacity_mbps)
@@ -282,7 +292,7 @@ def size_city(inv: Inventory, topo: Topology | None = None) -> CitySize:
                 s.uplink["backup to the city"] = s.daily_bytes * pol.tier2_backup_percent / 100 * 8 / 86400 / 1e6
     # cameras a unit's VMS records on another site's network: their streams cross every uplink between
     for at, where, ids in topo.pulled_elsewhere():
-        mbps = sum(camera_mbps(index[c]) for c in ids)
+        mbps = sum(rate[c] for c in ids)
         for hop in topo.links_between(where, at):
             key = "camera streams to the owner's VMS"
             sites[hop].uplink[key] = sites[hop].uplink.get(key, 0.0) + mbps

@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Iterable
 
+from camkit import parallel
 from camkit.access import AccessModel
 from camkit.diagnostics import Diagnostic, InventoryError, Position, UsageProblem
 from camkit.flows import FlowMatrix
@@ -143,7 +144,7 @@ def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, si
     ctx = RenderContext(inv, plan, Topology.of(inv).access, site)
     result = RenderResult(chosen, site)
     table = registry()
-    groups = _groups(chosen, table, site, render_jobs() if jobs is None else jobs)
+    groups = _groups(chosen, table, site, parallel.jobs() if jobs is None else jobs)
     if len(groups) == 1:
         rendered = {fam: _render_family(ctx, table[fam]) for fam in chosen}
     else:
@@ -156,14 +157,6 @@ def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, si
     return result
 
 
-def render_jobs() -> int:
-    """Render processes: one per usable core, at most 4; CAMKIT_JOBS overrides (1: no fork)."""
-    env = os.environ.get("CAMKIT_JOBS", "").strip()
-    if env.isdigit() and int(env) >= 1:
-        return int(env)
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-
-
 def _render_family(ctx: RenderContext, renderer: type[Renderer]) -> list[Artifact]:
     return [a for a in renderer().render(ctx) if ctx.site is None or a.scope == ctx.site]
 
@@ -171,7 +164,7 @@ def _render_family(ctx: RenderContext, renderer: type[Renderer]) -> list[Artifac
 def _groups(chosen: list[str], table: dict[str, type[Renderer]], site: str | None, jobs: int) -> list[list[str]]:
     """Families split over `jobs` processes, longest first onto the least loaded (deterministic). One site's
     render is small: it stays in one process (a fork costs more than it saves)."""
-    if site is not None or jobs <= 1 or len(chosen) <= 1 or "fork" not in _mp_methods():
+    if site is not None or jobs <= 1 or len(chosen) <= 1 or not parallel.can_fork():
         return [chosen]
     loads = [0.0] * min(jobs, len(chosen))
     groups: list[list[str]] = [[] for _ in loads]
@@ -182,12 +175,6 @@ def _groups(chosen: list[str], table: dict[str, type[Renderer]], site: str | Non
     if sum(loads) - max(loads) < 1.0:  # the other processes would save less than a second
         return [chosen]
     return groups
-
-
-def _mp_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
 
 
 _FORKED: RenderContext | None = None  # the context a forked render process inherits (never pickled)
