@@ -412,6 +412,29 @@ def test_ip_filter_is_not_set_when_it_would_lock_out_the_controller(rig: tuple[S
         assert sim.state(c)["protocols"]["HTTP"]["enabled"] is False  # everything else was applied
 
 
+@pytest.mark.parametrize("rig", [{"hk-c02": {"stream_port": 8554}}], indirect=True)
+def test_a_stream_served_on_another_port_than_the_vms_pulls_is_reported(rig: tuple[Sim, dict[str, str]],
+                                                                       example: Any, tmp_path: Path) -> None:
+    """hk-c02's firmware serves RTSP on 8554 whatever SetNetworkProtocols says: the VMS pulls it from 554 (its
+    stream_url; the only camera port the flow matrix admits), so apply reports the stream as not applied and audit
+    as drift. The cameras pulled over RTSPS (the Axis) are not held to the RTSP port."""
+    sim, env = rig
+    inv, _, _ = example
+    rc, doc, log = run("apply", sim, env, tmp_path / "a1", "--controller-address", controller(example))
+    assert rc == 1, log
+    res = by_cam(doc)
+    assert res["hk-c02"]["status"] == "partial"
+    assert [n["setting"] for n in res["hk-c02"]["not_applied"]] == ["stream"]
+    assert "serves its main stream on port 8554" in res["hk-c02"]["not_applied"][0]["reason"]
+    assert "the VMS pulls it from 554" in res["hk-c02"]["not_applied"][0]["reason"]
+    assert all(r["status"] == "ok" for c, r in res.items() if c != "hk-c02"), res
+    rc, doc, log = run("audit", sim, env, tmp_path / "au1")
+    assert rc == 1, log
+    drift = {c: [d for d in r["drift"] if d["setting"] == "stream port"] for c, r in by_cam(doc).items()}
+    assert drift.pop("hk-c02") == [{"setting": "stream port", "expected": 554, "actual": 8554}]
+    assert all(d == [] for d in drift.values()), drift
+
+
 @pytest.mark.parametrize("rig", [{"hk-c04": {"stream_path": "/axis-media/media.amp?videocodec=h265"}, "hk-c05": {"stream_path": "/"}}],
                          indirect=True)
 def test_the_stream_each_camera_reports_is_locked_and_then_pulled(rig: tuple[Sim, dict[str, str]], example: Any,

@@ -13,12 +13,26 @@ from functools import cached_property
 from camkit.access import AccessModel
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
-from camkit.model import NetworkRole, ServerRole, Site, SiteKind
+from camkit.model import Camera, CameraModelSpec, City, NetworkRole, ServerRole, Site, SiteKind
 from camkit.topology import Topology
 
 # Ports, each with the component that listens (referenced by flows; one place to change them).
 RTSP = ("tcp", "554")  # camera RTSP
 RTSPS_CAMERA = ("tcp", "322")  # camera RTSP over TLS (ONVIF Streaming spec default)
+
+
+def pull_port(cam: Camera, model: CameraModelSpec | None, city: City) -> int:
+    """The port a VMS pulls this camera's main stream from: its stream_url's (the scheme's default when it names
+    none), else RTSPS where it is pulled over TLS, else RTSP. The VMS values and the camera's profile read it
+    (`camkit cameras audit` checks that the camera's GetStreamUri serves there)."""
+    from urllib.parse import urlsplit
+
+    from camkit.loader import pulled_over_tls
+
+    if cam.stream_url:
+        u = urlsplit(cam.stream_url)
+        return u.port or int(RTSPS_CAMERA[1] if u.scheme == "rtsps" else RTSP[1])
+    return int(RTSPS_CAMERA[1] if pulled_over_tls(cam, model, city) else RTSP[1])
 ONVIF_HTTPS = ("tcp", "443")  # camera ONVIF / web over HTTPS only (hardened profile)
 VMS_RTSPS = ("tcp", "8322")  # MediaMTX RTSPS: live view and relays between tiers
 VMS_PLAYBACK = ("tcp", "9996")  # MediaMTX playback server over HTTPS: recorded video for operators

@@ -274,6 +274,7 @@ def expected(settings: SiteCameraSettings, prof: CameraProfile) -> dict[str, Any
                     "gov": prof.encoder.gov_length if prof.encoder.encoding == "H264" else None},
         "tls": bool(prof.advanced_security),
         "min_firmware": prof.min_firmware,
+        "stream_port": prof.stream_port,
     }
 
 
@@ -507,6 +508,10 @@ class CameraJob:
         if r.stream is None and not want.get("stream"):
             unsupported("stream", "GetStreamUri gave no usable main-stream path and none is documented for the model: "
                         "set the camera's stream_url")
+        elif (served := _served_elsewhere(want, obs.get("stream"))) is not None:
+            unsupported("stream", f"the camera serves its main stream on port {served} after SetNetworkProtocols, "
+                        f"but the VMS pulls it from {want['stream_port']} (the only port the firewall and NetworkPolicies "
+                        "admit): set its RTSP port by hand, or give the camera a stream_url")
 
         # 4. discovery
         if obs["discovery"] == "unsupported":
@@ -638,6 +643,15 @@ class CameraJob:
         evaluate(self.want, obs, logins, self.creds, self.settings, self.prof, r, criteria)
 
 
+def _served_elsewhere(want: dict[str, Any], st: Any) -> int | None:
+    """The port the camera's GetStreamUri serves its main stream on, when that is not where the VMS pulls it
+    (and the firewall admits it): rtsp:// without a port is 554 (RFC 2326)."""
+    if not isinstance(st, dict) or not st.get("path") or want.get("stream_port") is None:
+        return None
+    served = st.get("port") or 554
+    return served if served != want["stream_port"] else None
+
+
 def _record_stream(obs: dict[str, Any], r: CameraResult) -> None:
     st = obs.get("stream")
     if isinstance(st, dict) and st["path"]:
@@ -725,6 +739,8 @@ def evaluate(want: dict[str, Any], obs: dict[str, Any], logins: dict[str, bool],
         drift("stream", want.get("stream"), st["problem"])
     elif want.get("stream") and st["path"] != want["stream"]:
         drift("stream", want["stream"], st["path"])  # recorded in the stream lock: the next render pulls this
+    if (served := _served_elsewhere(want, st)) is not None:
+        drift("stream port", want["stream_port"], served)
     if want["min_firmware"] is None:
         checks["firmware"] = "manual"
     else:

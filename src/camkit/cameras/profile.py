@@ -13,10 +13,10 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
-from camkit.flows import FlowMatrix
+from camkit.flows import RTSP, FlowMatrix, pull_port
 from camkit.ipplan import Plan
-from camkit.loader import Inventory
-from camkit.model import Camera, CameraModelSpec, NetworkRole
+from camkit.loader import Inventory, pulled_over_tls
+from camkit.model import Camera, CameraModelSpec, NetworkRole, SiteKind
 from camkit.sizing import camera_mbps
 
 LEVELS = ("administrator", "operator", "user")
@@ -83,6 +83,9 @@ class CameraProfile:
     dot1x: str | None  # eap-tls / mab / None
     dot1x_identity: str | None
     encoder: Encoder
+    # the port the VMS pulls its main stream from over plain RTSP (`flows.pull_port`): GetStreamUri must serve
+    # there; None when it is pulled over TLS (GetStreamUri reports the RTSP port, not the RTSPS one)
+    stream_port: int | None = None
     # sources allowed for this camera alone: the VMS of its owner, when that records it from another site
     ip_filter_extra: tuple[str, ...] = ()
 
@@ -93,6 +96,8 @@ class CameraProfile:
             d["ip_filter_extra"] = list(self.ip_filter_extra)
         else:
             del d["ip_filter_extra"]
+        if self.stream_port is None:
+            del d["stream_port"]
         d["encoder"] = dict(vars(self.encoder))
         return d
 
@@ -151,7 +156,7 @@ def site_settings(inv: Inventory, plan: Plan, flows: FlowMatrix, sid: str) -> Si
         lockout={"failures": base.lockout.failures, "window_s": base.lockout.window_s,
                  "duration_s": base.lockout.duration_s},
         protocols={"HTTP": {"enabled": False, "port": 80}, "HTTPS": {"enabled": True, "port": 443},
-                   "RTSP": {"enabled": True, "port": 554}},
+                   "RTSP": {"enabled": True, "port": int(RTSP[1])}},
         discovery="NonDiscoverable",
         ip_filter=tuple(sorted(ip_filter)),
         ntp=tuple(ntp.addresses) if ntp else (),
@@ -187,6 +192,8 @@ def camera_profile(inv: Inventory, plan: Plan, cam: Camera) -> CameraProfile:
         min_firmware=spec.min_firmware if spec else None,
         default_accounts=tuple(spec.default_accounts) if spec else ("admin",),
         rtsps=bool(spec and spec.rtsps and base.rtsps),
+        stream_port=None if (pulled_over_tls(cam, spec, inv.city) or inv.sites[cam.site].kind is SiteKind.private_system)
+        else pull_port(cam, spec, inv.city),  # a private system's cameras are pushed by its recorder, not pulled
         advanced_security=bool(spec and spec.advanced_security),
         dot1x=cam.dot1x,
         dot1x_identity=cam.id if cam.dot1x == "eap-tls" else None,

@@ -8,7 +8,8 @@ HTTPS); turning HTTP off over ONVIF closes its HTTP port, as a camera does.
 
 Per-camera quirks (a JSON object per camera id or "vendor/model"):
     {"unsupported": ["SetDiscoveryMode"], "fault": {"SetNTP": "ter:InvalidArgVal"}, "delay_s": {"GetUsers": 5},
-     "no_advanced_security": true, "no_dot1x": true, "firmware": "1.0.0", "stream_path": "/Streaming/Channels/101"}
+     "no_advanced_security": true, "no_dot1x": true, "firmware": "1.0.0", "stream_path": "/Streaming/Channels/101",
+     "stream_port": 8554}
 
 A control endpoint (http://127.0.0.1:<control port>/) lets tests read a camera's state (GET /state/<id>),
 factory-reset it (POST /reset/<id>) and change quirks (POST /quirks/<id>, JSON body).
@@ -540,7 +541,8 @@ class Simulator:
             raise Fault("ter:InvalidArgVal/ter:NoProfile", "no such media profile")
         path = cam.stream_path if token == MAIN_PROFILE else cam.stream_path.rstrip("/") + "/sub"
         host = (request.host or "127.0.0.1").rsplit(":", 1)[0]
-        uri = f"rtsp://{host}:{cam.state['protocols']['RTSP']['port']}{path}"
+        # quirk "stream_port": a firmware that serves RTSP on a fixed port whatever SetNetworkProtocols says
+        uri = f"rtsp://{host}:{cam.quirks.get('stream_port') or cam.state['protocols']['RTSP']['port']}{path}"
         return (f"<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{escape(uri)}</tt:Uri><tt:InvalidAfterConnect>false"
                 "</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S"
                 "</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>")

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from camkit.flows import (INGRESS_HTTPS, ONVIF_HTTPS, RTSP, RTSPS_CAMERA, S3_HTTPS, VMS_PLAYBACK, VMS_RTSPS, Flow,
-                          FlowMatrix)
+                          FlowMatrix, pull_port)
 from camkit.ipplan import vms_service
 from camkit.loader import pulled_over_tls, url_path
 from camkit.model import ServerRole, Site, SiteKind
@@ -169,9 +169,8 @@ class HelmValuesRenderer(Renderer):
                 ip = plan.camera_ip(cid)
                 if ip is None:
                     continue  # no address planned yet: nothing to pull
-                rtsps = pulled_over_tls(cam, spec, inv.city)
-                scheme = "rtsps" if rtsps else "rtsp"
-                port = RTSPS_CAMERA[1] if rtsps else RTSP[1]
+                scheme = "rtsps" if pulled_over_tls(cam, spec, inv.city) else "rtsp"
+                port = pull_port(cam, spec, inv.city)
                 path = inv.stream_path(cam)
                 assert path, f"{cid}: no stream path (the loader refuses such a camera)"
                 host_path = f"{ip}:{port}{path}"
