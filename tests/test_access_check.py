@@ -197,13 +197,21 @@ def test_publishers_push_exactly_their_own_cameras(example) -> None:  # type: ig
                             "client scope vms-publish-toa-nha-hang-bac, group viewer may publish it")
                for v in rep.violations), rep.violations
 
-    moved = {**files, tmpl: files[tmpl].replace(b"rtsps://10.0.0.165:8322/hang-bac/tn36-c02",
-                                                b"rtsps://10.0.0.40:8322/hang-bac/tn36-c02")}
+    tunnel = "sites/toa-nha-hang-bac/publisher/stunnel.conf"
+    moved = {**files, tunnel: files[tunnel].replace(b"connect = 10.0.0.165:8322", b"connect = 10.0.0.40:8322")}
     assert moved != files
     rep = check(inv, moved)
     assert any("camera 'tn36-c02': toa-nha-hang-bac pushes it to 10.0.0.40, where no hang-bac VMS shard" in v
                for v in rep.violations), rep.violations
     assert any("camera 'tn36-c02': the flow matrix does not let toa-nha-hang-bac reach 10.0.0.40" in v
                for v in rep.violations)
+    unpinned = {**files, tunnel: files[tunnel].replace(b"verifyPeer = yes", b"verifyPeer = no")}
+    assert any("camera 'tn36-c02': toa-nha-hang-bac's tunnel to 10.0.0.165 does not pin hang-bac's VMS certificate"
+               in v for v in check(inv, unpinned).violations)
+    direct = {**files, tmpl: files[tmpl].replace(b"rtsp://127.0.0.1:18322/hang-bac/tn36-c02",
+                                                 b"rtsps://10.0.0.165:8322/hang-bac/tn36-c02")}
+    assert direct != files
+    assert any("camera 'tn36-c02': toa-nha-hang-bac pushes it to rtsps://10.0.0.165:8322/hang-bac/tn36-c02, not "
+               "through a TLS tunnel" in v for v in check(inv, direct).violations)
     gone = {k: v for k, v in files.items() if k != tmpl}
     assert any("the publisher of toa-nha-hang-bac does not push it" in v for v in check(inv, gone).violations)

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from camkit.cameras.simulator import self_signed_tls
+from camkit.verify.access_check import _tunnels
 from conftest import EXAMPLE, HANOI, ROOT
 from test_charts import objects
 from test_service_tokens import SECRET, RTSP_URL_MAX, TokenEndpoint, _refresh, endpoint  # noqa: F401
@@ -33,8 +34,9 @@ class RtspRecorder:
     """A TLS RTSP endpoint on loopback: answers OPTIONS, records DESCRIBE (request URL and Authorization), then
     refuses the stream (404), or first challenges for Basic credentials when `challenge` is set."""
 
-    def __init__(self, challenge: bool = False) -> None:
-        ctx = self_signed_tls("vms-0.camkit-vms")
+    def __init__(self, challenge: bool = False, cert_out: Path | None = None) -> None:
+        ctx = self_signed_tls("vms-0.camkit-vms", cert_out)
+        self.cert = cert_out  # its certificate (PEM), what a client pins
         self.describes: list[tuple[str, str]] = []  # (request URL, Authorization header)
         self.announces: list[str] = []  # request URLs of publishers
         recorder = self
@@ -104,8 +106,8 @@ def composed_input(tmp_path: Path, endpoint: tuple[TokenEndpoint, dict[str, Any]
 
 
 @pytest.fixture
-def recorder() -> Iterator[RtspRecorder]:
-    r = RtspRecorder()
+def recorder(tmp_path: Path) -> Iterator[RtspRecorder]:
+    r = RtspRecorder(cert_out=tmp_path / "vms.crt")
     yield r
     r.close()
 
@@ -160,6 +162,7 @@ def test_the_same_token_as_an_rtsp_password_does_not_arrive_whole(
 # --- a private system's publisher -------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(shutil.which("stunnel") is None, reason="stunnel (Debian package stunnel4) not installed")
 def test_a_private_system_pushes_with_a_token_that_publishes_exactly_its_cameras(
         tmp_path: Path, endpoint: tuple[TokenEndpoint, dict[str, Any]], recorder: RtspRecorder) -> None:  # noqa: F811
     """The publisher's template, composed by the real token refresher with the rendered environment, then the real
@@ -197,8 +200,11 @@ def test_a_private_system_pushes_with_a_token_that_publishes_exactly_its_cameras
     cam = cams[0]
     push = config["paths"][cam]["runOnReady"].split()[-1]
     u = urlsplit(push)
-    assert u.scheme == "rtsps" and u.port == 8322 and u.path == f"/{target}/{cam}" and u.username is None
-    assert u.hostname in plan.vms_addresses(target)  # a published address of the VMS that records it
+    # ffmpeg pushes to a loopback TLS tunnel (stunnel.conf) that pins the target VMS's certificate
+    assert u.scheme == "rtsp" and u.hostname == "127.0.0.1" and u.path == f"/{target}/{cam}" and u.username is None
+    conf = files[f"sites/{ps}/publisher/stunnel.conf"]
+    host, port, pinned = _tunnels(conf)[u.port]
+    assert port == 8322 and pinned and host in plan.vms_addresses(target)  # a published address of its VMS
     token = parse_qs(u.query)["jwt"][0]
     claims = jwt.decode(token, ep.key.public_key(), algorithms=["RS256"], options={"verify_aud": False})
     assert claims["azp"] == f"camkit-svc-{ps}"
@@ -209,15 +215,70 @@ def test_a_private_system_pushes_with_a_token_that_publishes_exactly_its_cameras
     others = [c.id for c in inv.cameras if c.id not in cams] + [f"{cams[0]}x", f"{cams[0]}/sub", ""]
     assert not any(rx.fullmatch(f"{target}/{c}") for c in others)
     assert not any(rx.fullmatch(f"{site}/{c}") for site in inv.sites if site != target for c in cams)
-    # the real ffmpeg publishes to that URL (the recorder stands in for the VMS): the token arrives whole
-    res = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-                          "testsrc=size=160x120:rate=5", "-t", "1", "-c:v", "mpeg4", "-f", "rtsp",
-                          "-rtsp_transport", "tcp", _local(push, recorder.port)],
-                         capture_output=True, text=True, timeout=60)
-    assert recorder.announces, res.stderr
+    # the real ffmpeg publishes to that URL through the real stunnel with the rendered tunnel (the recorder stands in
+    # for the VMS): the token arrives whole
+    res, sent_to = _push_through_tunnel(tmp_path, conf, push, recorder, pinned=recorder.cert)
+    assert recorder.announces, res.stderr + sent_to
     sent = urlsplit(recorder.announces[0])
     assert sent.path == u.path and parse_qs(sent.query)["jwt"] == [token]
     assert len(recorder.announces[0]) <= RTSP_URL_MAX
+
+
+@pytest.mark.skipif(shutil.which("stunnel") is None, reason="stunnel (Debian package stunnel4) not installed")
+def test_the_push_tunnel_refuses_a_vms_that_is_not_the_pinned_one(tmp_path: Path) -> None:
+    """A server with another certificate where the VMS should be (a spoofed address on the tunnel's way): the
+    rendered tunnel refuses it, and nothing of the stream or the token reaches it."""
+    from camkit import pipeline
+
+    inv = pipeline.load(EXAMPLE)
+    files = {p: a.content.decode() for p, (_, a) in pipeline.render(inv, pipeline.plan(inv), ["publisher"]).artifacts.items()}
+    ps = "toa-nha-hang-bac"
+    config = yaml.safe_load(files[f"sites/{ps}/publisher/mediamtx.yml.tmpl"])
+    push = next(iter(config["paths"].values()))["runOnReady"].split()[-1].replace("@@token:" + ps + "@@", "a.b.c")
+    impostor = RtspRecorder(cert_out=tmp_path / "impostor.crt")
+    try:
+        self_signed_tls("vms-0.camkit-vms", tmp_path / "real-vms.crt")  # the VMS's own, pinned
+        res, log = _push_through_tunnel(tmp_path, files[f"sites/{ps}/publisher/stunnel.conf"], push, impostor,
+                                        pinned=tmp_path / "real-vms.crt")
+        assert impostor.announces == [] and impostor.describes == [], impostor.announces
+        assert res.returncode != 0 and "Rejected by CERT" in log, log
+    finally:
+        impostor.close()
+
+
+def _push_through_tunnel(tmp_path: Path, conf: str, push: str, recorder: RtspRecorder,
+                         pinned: Path | None) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run the rendered stunnel.conf for real (its tunnel re-pointed at the recorder on loopback, its accept port
+    a free one, its CAfile the given pinned certificate), push one second of video through it with ffmpeg, and
+    return ffmpeg's result and stunnel's log."""
+    import re
+    import socket
+    import time
+
+    u = urlsplit(push)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        local = sock.getsockname()[1]
+    text = re.sub(rf"accept = 127\.0\.0\.1:{u.port}\n", f"accept = 127.0.0.1:{local}\n", conf)
+    text = re.sub(r"connect = [0-9.]+:8322\n", f"connect = 127.0.0.1:{recorder.port}\n", text)
+    text = re.sub(r"CAfile = \S+\n", f"CAfile = {pinned}\n", text)
+    assert f"accept = 127.0.0.1:{local}" in text and f"127.0.0.1:{recorder.port}" in text
+    (tmp_path / "stunnel.conf").write_text(text)
+    tunnel = subprocess.Popen(["stunnel", str(tmp_path / "stunnel.conf")], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(50):  # until the tunnel listens
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", local)) == 0:
+                    break
+            time.sleep(0.1)
+        res = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+                              "testsrc=size=160x120:rate=5", "-t", "1", "-c:v", "mpeg4", "-f", "rtsp",
+                              "-rtsp_transport", "tcp", _local(push, local)], capture_output=True, text=True, timeout=60)
+    finally:
+        tunnel.terminate()
+        log = tunnel.communicate(timeout=10)[0]
+    return res, log
 
 
 @pytest.mark.slow

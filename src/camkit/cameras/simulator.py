@@ -641,8 +641,9 @@ async def serve(profiles: list[CameraProfile], factory_password: str, quirks: di
     await sim.stop()
 
 
-def self_signed_tls(common_name: str) -> ssl.SSLContext:
-    """A server TLS context with a fresh self-signed certificate (a factory camera's, or a test endpoint's)."""
+def self_signed_tls(common_name: str, cert_out: Path | None = None) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate (a factory camera's, or a test endpoint's);
+    `cert_out`: where to write the certificate (PEM) for a client that pins it."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -661,4 +662,6 @@ def self_signed_tls(common_name: str) -> ssl.SSLContext:
                                             serialization.NoEncryption()))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cpath, kpath)
+    if cert_out is not None:
+        cert_out.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return ctx

@@ -280,6 +280,7 @@ def _publishers(index: Mapping[str, Any], vms: Mapping[str, Any], realm: Mapping
     for g in realm.get("groups", []):
         roles(g)
     pushes: dict[str, dict[str, str]] = {}  # private system -> camera -> push URL (its publisher template)
+    tunnels: dict[str, dict[int, tuple[str, int, bool]]] = {}  # private system -> its stunnel.conf (_tunnels)
     for site, v in sorted(vms.items()):
         for shard in v.get("shards", []):
             for cam in shard.get("cameras", []):
@@ -297,19 +298,30 @@ def _publishers(index: Mapping[str, Any], vms: Mapping[str, Any], realm: Mapping
                     conf = yaml.safe_load(tmpl) if tmpl else {}
                     pushes[ps] = {name: str(p.get("runOnReady", "")).split()[-1] if p.get("runOnReady") else ""
                                   for name, p in (conf.get("paths") or {}).items()}
+                    tunnels[ps] = _tunnels(_text(files.get(f"sites/{ps}/publisher/stunnel.conf")))
                 url = pushes[ps].get(cid)
                 if not url:
                     out.append(f"camera '{cid}': the publisher of {ps} does not push it to {site}")
                     continue
                 u = urlsplit(url)
-                if u.path != f"/{path}" or (u.scheme, u.port) != ("rtsps", int(VMS_RTSPS[1])):
-                    out.append(f"camera '{cid}': {ps} pushes it to {u.scheme}://{u.netloc}{u.path}, not to "
+                # ffmpeg pushes plain RTSP to a loopback TLS tunnel (it cannot pin a certificate): follow it
+                tunnel = tunnels[ps].get(u.port or 0) if (u.scheme, u.hostname) == ("rtsp", "127.0.0.1") else None
+                if tunnel is None:
+                    out.append(f"camera '{cid}': {ps} pushes it to {u.scheme}://{u.netloc}{u.path}, not through a TLS "
+                               "tunnel of its stunnel.conf")
+                    continue
+                host, port, pinned = tunnel
+                if u.path != f"/{path}" or port != int(VMS_RTSPS[1]):
+                    out.append(f"camera '{cid}': {ps} pushes it to rtsps://{host}:{port}{u.path}, not to "
                                f"rtsps://...:{VMS_RTSPS[1]}/{path}")
-                if cid not in published.get((site, u.hostname or ""), set()):
-                    out.append(f"camera '{cid}': {ps} pushes it to {u.hostname}, where no {site} VMS shard that "
+                if not pinned:
+                    out.append(f"camera '{cid}': {ps}'s tunnel to {host} does not pin {site}'s VMS certificate "
+                               "(client, verifyPeer = yes and a CAfile)")
+                if cid not in published.get((site, host), set()):
+                    out.append(f"camera '{cid}': {ps} pushes it to {host}, where no {site} VMS shard that "
                                "records it is published")
-                if (ps, site, u.hostname) not in push_ok:
-                    out.append(f"camera '{cid}': the flow matrix does not let {ps} reach {u.hostname}:{VMS_RTSPS[1]}")
+                if (ps, site, host) not in push_ok:
+                    out.append(f"camera '{cid}': the flow matrix does not let {ps} reach {host}:{VMS_RTSPS[1]}")
     taken = {c["path"] for v in vms.values() for sh in v.get("shards", []) for c in sh.get("cameras", [])
              if c.get("publisher")}
     others = sorted({p for paths in served.values() for p in paths} - taken)  # pulled cameras and relays
@@ -320,6 +332,31 @@ def _publishers(index: Mapping[str, Any], vms: Mapping[str, Any], realm: Mapping
         if hit is not None:
             out.append(f"{who} may publish '{pat}', which covers '{hit}', a path its VMS pulls or relays: a "
                        "publisher could replace that camera's stream")
+    return out
+
+
+def _text(content: bytes | str | None) -> str:
+    return content.decode() if isinstance(content, bytes) else (content or "")
+
+
+def _tunnels(conf: str) -> dict[int, tuple[str, int, bool]]:
+    """An stunnel.conf's client sections: loopback port accepted -> (host, port connected to, peer pinned)."""
+    sections: list[dict[str, str]] = []
+    for raw in conf.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            sections.append({})
+        elif "=" in line and sections:
+            key, _, value = line.partition("=")
+            sections[-1][key.strip()] = value.strip()
+    out = {}
+    for sec in sections:
+        accept, connect = sec.get("accept", ""), sec.get("connect", "")
+        a_host, _, a_port = accept.rpartition(":")
+        c_host, _, c_port = connect.rpartition(":")
+        if sec.get("client") != "yes" or a_host != "127.0.0.1" or not a_port.isdigit() or not c_port.isdigit():
+            continue
+        out[int(a_port)] = (c_host, int(c_port), sec.get("verifyPeer") == "yes" and bool(sec.get("CAfile")))
     return out
 
 
@@ -362,7 +399,7 @@ def files_of(build: Path) -> dict[str, bytes]:
     for p in sorted(build.rglob("*")):
         rel = p.relative_to(build).as_posix()
         if p.is_file() and not p.is_symlink() and (rel.startswith("sites/") and ("/helm/" in rel
-                                                   or rel.endswith("/publisher/mediamtx.yml.tmpl")
+                                                   or rel.endswith(("/publisher/mediamtx.yml.tmpl", "/publisher/stunnel.conf"))
                                                    or rel.endswith("/cameras/profiles.json"))
                                                    or rel == "firewall/flows.json"):
             out[rel] = p.read_bytes()
