@@ -354,3 +354,22 @@ def test_a_stream_row_of_a_removed_camera_is_ignored_and_dropped_by_the_next_rec
     text = lock.read_text()
     assert "zz-c99" not in text and "hk-c04,/axis-media/media.amp,onvif,p1,2026-01-02" in text
     assert record_streams(lock, [r], set(inv.camera_index)) == 0 and lock.read_text() == text
+
+
+def test_a_camera_cannot_write_a_formula_or_break_the_stream_lock(inventory: Path) -> None:
+    """What a camera reports ends up in a committed CSV: a profile token the lock could not hold (or a formula a
+    spreadsheet would run) is never recorded, and every cell is written as csv_bytes writes them."""
+    import re
+
+    from camkit.cameras.onvif import CameraResult, _TOKEN_OK
+    from camkit.cameras.site import record_streams
+
+    for token in ("-2+3+cmd|' /C calc'!A0", "=HYPERLINK(\"http://x\")", "@SUM(A1)", "+1", "-A1", "a b", "x,y"):
+        assert not _TOKEN_OK.fullmatch(token), token  # _main_stream records "" instead
+    assert _TOKEN_OK.fullmatch("prof-main") and _TOKEN_OK.fullmatch("Profile_1") and _TOKEN_OK.fullmatch("")
+    lock = inventory / "streams.lock.csv"
+    inv = load(inventory)
+    r = CameraResult("hk-c04", "audit", stream={"path": "/axis-media/media.amp", "profile": "", "port": 554})
+    assert record_streams(lock, [r], set(inv.camera_index), today="2026-01-02") == 1
+    assert not re.search(r"(^|,)[=+@-]", lock.read_text(), re.M)
+    assert load(inventory).streams["hk-c04"].path == "/axis-media/media.amp"  # the lock still loads

@@ -23,6 +23,8 @@ InfraId = Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,62}[A-
 # An RTSP path and query as RFC 3986 allows them (pchar, "/", "?"): never a bare "/", no spaces, no escapes
 RTSP_PATH_PATTERN = r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?$"
 RTSP_PATH_MAX = 256
+# an ONVIF profile token as the stream lock records it; never with a spreadsheet's formula character first
+PROFILE_TOKEN_PATTERN = r"^([\w.:][\w.:-]*)?$"
 ProfileId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="profile id, e.g. 'ward'")]
 
 
@@ -714,7 +716,8 @@ class StreamRecord(Strict):
     id: Slug
     path: str = Field(pattern=RTSP_PATH_PATTERN, min_length=2, max_length=RTSP_PATH_MAX,
                       description="path and query of the main profile's ONVIF GetStreamUri (no host, no credentials)")
-    profile: str = Field(default="", max_length=64, pattern=r"^[\w.:-]*$", description="the ONVIF media profile token")
+    profile: str = Field(default="", max_length=64, pattern=PROFILE_TOKEN_PATTERN,
+                         description="the ONVIF media profile token")
     source: Literal["onvif", "synthetic"] = Field(description="onvif: read from the camera by `camkit cameras "
                                                              "apply|audit`; synthetic: generated for a test city")
     observed: str = Field(default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="date the path was first seen")

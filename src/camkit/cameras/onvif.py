@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from camkit.cameras.accounts import CameraCredentials, Login
 from camkit.cameras.profile import EAP_TLS, LEVELS, ONVIF_LEVEL, CameraProfile, SiteCameraSettings, firmware_ok
 from camkit.loader import url_path
-from camkit.model import RTSP_PATH_MAX, RTSP_PATH_PATTERN
+from camkit.model import PROFILE_TOKEN_PATTERN, RTSP_PATH_MAX, RTSP_PATH_PATTERN
 
 for _name in ("onvif", "zeep", "zeep.client", "zeep.transports", "zeep.wsdl", "aiohttp"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -343,6 +343,7 @@ async def observe(s: Session, prof: CameraProfile, known: dict[str, Any] | None 
 
 
 _PATH_OK = re.compile(RTSP_PATH_PATTERN)
+_TOKEN_OK = re.compile(PROFILE_TOKEN_PATTERN)
 
 
 async def _main_stream(s: Session, encoder_token: str) -> dict[str, Any]:
@@ -367,7 +368,8 @@ async def _main_stream(s: Session, encoder_token: str) -> dict[str, Any]:
     path = url_path(uri) if u.scheme else ""
     ok = (u.scheme in ("rtsp", "rtsps") and len(path) >= 2 and len(path) <= RTSP_PATH_MAX
           and _PATH_OK.fullmatch(path) is not None and "@" not in u.netloc)
-    return {"path": path if ok else None, "profile": str(main.token)[:64], "port": port,
+    token = str(main.token)[:64]  # a camera's answer: recorded only if the stream lock can hold it
+    return {"path": path if ok else None, "profile": token if _TOKEN_OK.fullmatch(token) else "", "port": port,
             "problem": None if ok else f"GetStreamUri gave no usable RTSP path ({uri[:80]!r})"}
 
 

@@ -3,9 +3,7 @@ per-camera result files, a summary and (audit) the compliance matrix in JSON and
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import time
 from collections import Counter
@@ -22,7 +20,7 @@ from camkit.flows import FlowMatrix
 from camkit.ipplan import Plan
 from camkit.diagnostics import InventoryError
 from camkit.loader import STREAM_COLUMNS, STREAMS_NAME, Inventory
-from camkit.render import md_table
+from camkit.render import csv_bytes, md_table
 from camkit.secrets import Store
 from camkit.sources import SourceError, diagnostics_of, display_name, load_csv
 
@@ -175,13 +173,9 @@ def record_streams(path: Path, results: list[CameraResult], known: set[str], tod
         rows[r.camera] = {"id": r.camera, "path": r.stream["path"], "source": "onvif",
                           "profile": r.stream["profile"], "observed": when}
         changed += 1
-    if changed:
-        buf = io.StringIO(newline="")
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(STREAM_COLUMNS)
-        for cid in sorted(rows):
-            w.writerow([rows[cid].get(c, "") for c in STREAM_COLUMNS])
-        _atomic(path, buf.getvalue())
+    if changed:  # csv_bytes: a cell a spreadsheet would run as a formula is escaped, as in every CSV camkit writes
+        _atomic(path, csv_bytes(list(STREAM_COLUMNS), ([rows[cid].get(c, "") for c in STREAM_COLUMNS]
+                                                       for cid in sorted(rows))).decode("utf-8"))
     return changed
 
 
