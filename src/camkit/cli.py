@@ -1,11 +1,12 @@
 """The `camkit` command line: validate, plan, render, diff, schema, access.
 
 Exit status: 0 success, 1 `diff` found changes, 2 bad input (every problem is listed), 64 a wrong command line,
-73 an output that cannot be written (`Camkit` below).
+73 an output that cannot be written, 74 another system error (`Camkit` below).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ from rich.text import Text
 from rich.markup import escape
 
 from camkit import pipeline
-from camkit.diagnostics import EX_CANTCREAT, EX_USAGE, InventoryError, UsageProblem
+from camkit.diagnostics import EX_CANTCREAT, EX_IOERR, EX_USAGE, InventoryError, UsageProblem
 
 # Wide tables stay readable when piped into a file or CI log
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -112,15 +113,23 @@ class Camkit(click.Group):
         except OSError as exc:
             if exc.errno is None:
                 raise
-            os_failure(exc)
-            sys.exit(EX_CANTCREAT)
+            sys.exit(os_failure(exc))
 
 
-def os_failure(exc: OSError) -> None:
+# what the file system says when an output cannot be written (else: another system error, EX_IOERR)
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+                 errno.EEXIST, errno.ENOENT, errno.EFBIG, errno.ENAMETOOLONG}
+
+
+def os_failure(exc: OSError) -> int:
+    """Print an OSError as one line (the path, the cause) and return the exit status for it."""
     where = f"{exc.filename}: " if exc.filename else ""
-    err.print(Text.assemble(("error", "bold red"), f": {printable(where)}{exc.strerror}",
-                            (" (outputs go to a folder you may write, on a disk with room; a failed render leaves "
-                             "the earlier build as it was)", "dim")), highlight=False, soft_wrap=True)
+    writing = exc.errno in _CANNOT_WRITE
+    hint = (" (outputs go to a folder you may write, on a disk with room; a failed render leaves the earlier build "
+            "as it was)") if writing else ""
+    err.print(Text.assemble(("error", "bold red"), f": {printable(where)}{exc.strerror}", (hint, "dim")),
+              highlight=False, soft_wrap=True)
+    return EX_CANTCREAT if writing else EX_IOERR
 
 
 @click.group(cls=Camkit, context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,7 +138,7 @@ def main() -> None:
     """camkit: infrastructure as code for a city-wide video-surveillance platform.
 
     Exit status: 0 ok; 1 a check found differences or failures; 2 invalid inventory; 64 wrong command line
-    (unknown option, site, camera, unit or family); 73 an output could not be written."""
+    (unknown option, site, camera, unit or family); 73 an output could not be written; 74 another system error."""
 
 
 inventory_arg = click.argument("inventory", type=click.Path(path_type=Path), default=DEFAULT_INVENTORY, required=False)
@@ -1006,8 +1015,7 @@ def run() -> None:
     try:
         sys.stdout.flush()  # `camkit schema > /dev/full` fails here, after the command returned
     except OSError as exc:
-        os_failure(exc)
-        code = EX_CANTCREAT
+        code = os_failure(exc)
     try:
         sys.stderr.flush()
     except OSError:
