@@ -241,10 +241,10 @@ class Gen:
         same purpose within camkit's duplicate distance (police cameras, exempt, are never passed here). A clash
         is moved with a separate random stream, so the rest of the city stays as generated before the rule."""
         from camkit.model import Planning
-        from camkit.planning import metres
+        from camkit.planning import M_PER_DEG_LAT, metres
 
         within = Planning().duplicate_within_m
-        cell = within / 111_320 * 2  # degrees: a clash is in the same or a neighbouring cell
+        cell = within / M_PER_DEG_LAT * 2  # degrees: a clash is in the same or a neighbouring cell
         for _ in range(200):
             cx, cy = math.floor(lon / cell), math.floor(lat / cell)
             clash = any(u != unit and p == purpose and metres(lat, lon, a, b) <= within

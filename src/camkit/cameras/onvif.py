@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from camkit.cameras.accounts import CameraCredentials, Login
 from camkit.cameras.profile import EAP_TLS, LEVELS, ONVIF_LEVEL, CameraProfile, SiteCameraSettings, firmware_ok
+from camkit.flows import RTSP
 from camkit.loader import url_path
 from camkit.model import PROFILE_TOKEN_PATTERN, RTSP_PATH_MAX, RTSP_PATH_PATTERN
 
@@ -650,7 +651,7 @@ def _served_elsewhere(want: dict[str, Any], st: Any) -> int | None:
     (and the firewall admits it): rtsp:// without a port is 554 (RFC 2326)."""
     if not isinstance(st, dict) or not st.get("path") or want.get("stream_port") is None:
         return None
-    served = st.get("port") or 554
+    served = st.get("port") or int(RTSP[1])
     return served if served != want["stream_port"] else None
 
 
