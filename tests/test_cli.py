@@ -65,8 +65,10 @@ def test_diff_exit_codes_and_unified_diff(cli, inventory: Path, tmp_path: Path) 
 
 def test_render_only_and_site(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     res = cli("render", EXAMPLE, "--out", tmp_path, "--only", "registry", "--site", "hang-bac", "--json")
-    assert json.loads(res.output)["files"] == 1
+    data = json.loads(res.output)
+    assert data["files"] == 2 and data["sites"] == ["hang-bac"] and data["shared_sites"] == ["hoan-kiem"]  # its RADIUS
     assert (tmp_path / "example" / "sites" / "hang-bac" / "registry" / "cameras.geojson").exists()
+    assert not (tmp_path / "example" / "sites" / "hang-trong").exists()
     res = cli("render", EXAMPLE, "--out", tmp_path, "--only", "netplans")
     assert res.exit_code == 64 and "unknown artifact family 'netplans'" in res.output
     res = cli("render", EXAMPLE, "--out", tmp_path, "--site", "hang-bak")

@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
@@ -22,7 +22,7 @@ from rich.text import Text
 from rich.markup import escape
 
 from camkit import pipeline
-from camkit.diagnostics import EX_CANTCREAT, EX_IOERR, EX_USAGE, InventoryError, UsageProblem
+from camkit.diagnostics import EX_CANTCREAT, EX_IOERR, EX_USAGE, Diagnostic, InventoryError, Position, UsageProblem
 
 # Wide tables stay readable when piped into a file or CI log
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -248,15 +248,34 @@ def plan_cmd(inventory: Path, as_json: bool, write_lock: bool, site: str | None)
     out.print(summary)
 
 
+def site_selection(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`--site` (repeatable) and `--with-children`: the sites a render writes (`camkit.render.Selection`)."""
+    f = click.option("--with-children", is_flag=True, help="also every site below the --site ones")(f)
+    return click.option("--site", "sites", multiple=True, help="render only this site's files (repeatable)")(f)
+
+
+def _selection(inv: Any, sites: tuple[str, ...], with_children: bool) -> Any:
+    from camkit.render import Selection
+
+    if with_children and not sites:
+        raise UsageProblem([Diagnostic(Position("--with-children"), "--with-children needs --site",
+                                       "name the site(s) whose children to render: --site X --with-children")])
+    return Selection.of(inv, sites, with_children) if sites else None
+
+
 @main.command("render")
 @inventory_arg
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("build"), show_default=True,
               help="build root; files go to <out>/<city id>/")
 @click.option("--only", help="comma-separated artifact families (see `camkit families`)")
-@click.option("--site", help="render only this site's files")
+@site_selection
 @click.option("--json", "as_json", is_flag=True)
-def render_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | None, as_json: bool) -> None:
-    """Render artifacts into build/<city>/ atomically (nothing is half-written on error)."""
+def render_cmd(inventory: Path, out_dir: Path, only: str | None, sites: tuple[str, ...], with_children: bool,
+               as_json: bool) -> None:
+    """Render artifacts into build/<city>/ atomically (nothing is half-written on error).
+
+    With --site, only those sites' files, the shared sites they use (RADIUS) and an Ansible inventory limited to
+    them: what deploying them needs (render into a build folder of its own, e.g. --out build/hoan-kiem)."""
     families = [f.strip() for f in only.split(",") if f.strip()] if only else None
     try:
         with stages() as stage:
@@ -265,7 +284,8 @@ def render_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | Non
             stage("planning addresses")
             plan = pipeline.plan(inv)
             stage("rendering")
-            result = pipeline.render(inv, plan, families, site)
+            selection = _selection(inv, sites, with_children)
+            result = pipeline.render(inv, plan, families, selection)
             stage("writing")
             target = out_dir / inv.city.id
             changes = pipeline.write(result, target)
@@ -275,28 +295,35 @@ def render_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | Non
     data = {"out": str(target), "families": result.families, "files": len(result.artifacts),
             "added": len(changes.added), "changed": len(changes.changed), "deleted": len(changes.deleted),
             "lock_updated": lock_changed}
+    if selection is not None:
+        data |= {"sites": list(selection.requested), "shared_sites": list(selection.shared)}
     if as_json:
         out.print_json(json.dumps(data))
     else:
         out.print(f"[green]rendered[/] {len(result.artifacts)} files of {', '.join(result.families)} to {target}: "
                   f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.deleted)} deleted"
                   + ("; ipplan.lock.yml updated" if lock_changed else ""))
+        if selection is not None:
+            out.print(f"sites: {', '.join(selection.requested)}"
+                      + (f"; with the shared services of {', '.join(selection.shared)} (RADIUS)" if selection.shared else ""),
+                      highlight=False)
 
 
 @main.command("diff")
 @inventory_arg
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("build"), show_default=True)
 @click.option("--only", help="comma-separated artifact families")
-@click.option("--site", help="only this site's files")
+@site_selection
 @click.option("--unified", "-u", is_flag=True, help="print a unified diff of the changed files")
 @click.option("--json", "as_json", is_flag=True)
-def diff_cmd(inventory: Path, out_dir: Path, only: str | None, site: str | None, unified: bool, as_json: bool) -> None:
+def diff_cmd(inventory: Path, out_dir: Path, only: str | None, sites: tuple[str, ...], with_children: bool,
+             unified: bool, as_json: bool) -> None:
     """Which files a render would add, change or delete; exit 1 when there are changes."""
     families = [f.strip() for f in only.split(",") if f.strip()] if only else None
     try:
         inv = pipeline.load(inventory)
         plan = pipeline.plan(inv)
-        result = pipeline.render(inv, plan, families, site)
+        result = pipeline.render(inv, plan, families, _selection(inv, sites, with_children))
     except InventoryError as exc:
         fail(exc, as_json)
     target = out_dir / inv.city.id

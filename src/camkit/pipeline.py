@@ -58,8 +58,8 @@ def check(inv: Inventory, strict: bool) -> list[Finding]:
 
 
 def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None,
-           site: str | None = None) -> _render.RenderResult:
-    return _render.render(inv, plan, families, site)
+           selection: _render.Selection | str | None = None) -> _render.RenderResult:
+    return _render.render(inv, plan, families, selection)
 
 
 def write(result: _render.RenderResult, out: Path) -> _render.Changes:

@@ -2,7 +2,9 @@
 
 A renderer is a pure function of (model, plan, access model) to artifacts. Each artifact belongs to
 a family and a scope (the city, or one site), so a partial render (`--only`, `--site`) replaces
-exactly the files of the families and scopes it rendered. The build folder of a city is owned by
+exactly the files of the families and scopes it rendered. A render of a site selection (`Selection`) writes
+those sites' files and the city-scope files a deployment of them needs (`Renderer.deploys`: the Ansible
+inventory, limited to the selection). The build folder of a city is owned by
 camkit: a manifest (`.camkit-manifest.json`) records which family and scope wrote each file.
 """
 
@@ -40,12 +42,47 @@ class Artifact:
     mode: int = 0o644
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The sites a partial render writes: those asked for (with their descendants on `--with-children`), then the
+    sites whose shared services they use (the RADIUS servers of their switches), added so that a deployment of
+    the selection has every host and file its plays need."""
+
+    requested: tuple[str, ...]
+    shared: tuple[str, ...] = ()
+
+    @cached_property
+    def sites(self) -> frozenset[str]:
+        return frozenset(self.requested) | frozenset(self.shared)
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self.sites
+
+    @classmethod
+    def of(cls, inv: Inventory, sites: Iterable[str], with_children: bool = False) -> "Selection":
+        from camkit.diagnostics import suggest
+
+        asked = list(dict.fromkeys(sites))
+        for sid in asked:
+            if sid not in inv.sites:
+                raise UsageProblem([Diagnostic(Position("--site"), f"'{sid}' is not a site",
+                                               suggest(sid, inv.sites.keys()))])
+        chosen = set(asked)
+        if with_children:
+            for sid in asked:
+                chosen.update(inv.descendants(sid))
+        topo = Topology.of(inv)
+        shared = {r for sid in chosen if inv.sites[sid].switches and (r := topo.radius_site(sid))} - chosen
+        order = list(inv.sites)
+        return cls(tuple(sorted(chosen, key=order.index)), tuple(sorted(shared, key=order.index)))
+
+
 @dataclass
 class RenderContext:
     inv: Inventory
     plan: Plan
     access: AccessModel
-    site: str | None = None  # render only this site's scope
+    selection: Selection | None = None  # render only these sites' scopes (None: the whole city)
 
     @cached_property
     def topology(self) -> Topology:
@@ -64,11 +101,15 @@ class RenderContext:
         return size_city(self.inv, self.topology)
 
     def sites(self) -> list[str]:
-        return [self.site] if self.site else list(self.inv.sites)
+        return [s for s in self.inv.sites if self.includes(s)]
+
+    def includes(self, sid: str) -> bool:
+        """Whether this render writes site `sid`'s files."""
+        return self.selection is None or sid in self.selection
 
     @property
     def city_scope(self) -> bool:
-        return self.site is None
+        return self.selection is None
 
 
 class Renderer(ABC):
@@ -78,6 +119,7 @@ class Renderer(ABC):
     description: ClassVar[str]
     cost: ClassVar[float] = 1.0  # seconds to render Hanoi (measured): balances the render processes
     reads: ClassVar[tuple[str, ...]] = ()  # shared context it reads ("sizing", "flows"): computed once before a fork
+    deploys: ClassVar[bool] = False  # a selection's render still writes its city-scope files, limited to the selection
 
     @abstractmethod
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
@@ -125,26 +167,29 @@ def select_families(only: Iterable[str] | None) -> list[str]:
 @dataclass
 class RenderResult:
     families: list[str]
-    site: str | None
+    selection: Selection | None
     artifacts: dict[str, tuple[str, Artifact]] = field(default_factory=dict)  # path -> (family, artifact)
 
     def owns(self, family: str, scope: str) -> bool:
         if family not in self.families:
             return False
-        return scope == self.site if self.site else True
+        if self.selection is None:
+            return True
+        return scope in self.selection or (scope == CITY_SCOPE and registry()[family].deploys)
 
 
-def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, site: str | None = None,
-           jobs: int | None = None) -> RenderResult:
+def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None,
+           selection: Selection | str | None = None, jobs: int | None = None) -> RenderResult:
+    """Render `families` (all by default) of the whole city, or of a site selection (a site id is a selection
+    of that one site, without the shared services it uses)."""
     chosen = select_families(families)
-    if site is not None and site not in inv.sites:
-        from camkit.diagnostics import suggest
-
-        raise UsageProblem([Diagnostic(Position("--site"), f"'{site}' is not a site", suggest(site, inv.sites.keys()))])
-    ctx = RenderContext(inv, plan, Topology.of(inv).access, site)
-    result = RenderResult(chosen, site)
+    if isinstance(selection, str):
+        Selection.of(inv, [selection])  # the unknown-site error
+        selection = Selection((selection,))
+    ctx = RenderContext(inv, plan, Topology.of(inv).access, selection)
+    result = RenderResult(chosen, selection)
     table = registry()
-    groups = _groups(chosen, table, site, parallel.jobs() if jobs is None else jobs)
+    groups = _groups(chosen, table, selection, parallel.jobs() if jobs is None else jobs)
     if len(groups) == 1:
         rendered = {fam: _render_family(ctx, table[fam]) for fam in chosen}
     else:
@@ -158,13 +203,16 @@ def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None, si
 
 
 def _render_family(ctx: RenderContext, renderer: type[Renderer]) -> list[Artifact]:
-    return [a for a in renderer().render(ctx) if ctx.site is None or a.scope == ctx.site]
+    sel = ctx.selection
+    return [a for a in renderer().render(ctx)
+            if sel is None or a.scope in sel or (a.scope == CITY_SCOPE and renderer.deploys)]
 
 
-def _groups(chosen: list[str], table: dict[str, type[Renderer]], site: str | None, jobs: int) -> list[list[str]]:
-    """Families split over `jobs` processes, longest first onto the least loaded (deterministic). One site's
+def _groups(chosen: list[str], table: dict[str, type[Renderer]], selection: Selection | None,
+            jobs: int) -> list[list[str]]:
+    """Families split over `jobs` processes, longest first onto the least loaded (deterministic). A selection's
     render is small: it stays in one process (a fork costs more than it saves)."""
-    if site is not None or jobs <= 1 or len(chosen) <= 1 or not parallel.can_fork():
+    if selection is not None or jobs <= 1 or len(chosen) <= 1 or not parallel.can_fork():
         return [chosen]
     loads = [0.0] * min(jobs, len(chosen))
     groups: list[list[str]] = [[] for _ in loads]

@@ -1,4 +1,9 @@
-"""The `ansible-inventory` family: a YAML inventory with groups per tier, kind, site and role."""
+"""The `ansible-inventory` family: a YAML inventory with groups per tier, kind, site and role.
+
+Rendered for a site selection (`camkit render --site X [--with-children]`), `hosts.yml` lists only the
+selection's hosts: the sites asked for (group `camkit_selected`) and the sites whose shared services they use
+(group `camkit_shared`: the RADIUS servers of their switches), so a contractor's playbook run cannot reach
+another district's servers."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ def group(name: str) -> str:
 class AnsibleInventoryRenderer(Renderer):
     family = "ansible-inventory"
     cost = 0.8
+    deploys = True
     description = "Ansible inventory: groups per tier, kind, site and server role; host and group vars from the plan"
 
     def render(self, ctx: RenderContext) -> Iterable[Artifact]:
@@ -103,8 +109,6 @@ class AnsibleInventoryRenderer(Renderer):
                     "camkit_switch_model": sw.model,
                 }, HEADER), sid)
 
-        if not ctx.city_scope:
-            return
         city = inv.city
 
         def service_ips(names: list[str]) -> list[str]:
@@ -135,7 +139,13 @@ class AnsibleInventoryRenderer(Renderer):
             if child:
                 g.setdefault("children", {})[child] = None
 
-        for sid, site in inv.sites.items():
+        if ctx.selection is not None:
+            for name, sids in (("camkit_selected", ctx.selection.requested), ("camkit_shared", ctx.selection.shared)):
+                children.setdefault(name, {})  # present even when empty: `--limit camkit_selected:camkit_shared`
+                for sid in sids:
+                    add(name, child=f"site_{group(sid)}")
+        for sid in ctx.sites():
+            site = inv.sites[sid]
             sg = f"site_{group(sid)}"
             add(f"tier{site.tier}", child=sg)
             add(f"kind_{site.kind.value}", child=sg)

@@ -125,7 +125,7 @@ class NetplanRenderer(Renderer):
                 c = server_context(ctx, site, server)
                 text = env.get_template(f"{server.netplan}.yaml.j2").render(**c)
                 docs[c["host"]] = yaml.load(text, Loader=_LOADER)  # noqa: S506 - safe loader
-                if ctx.site is None or ctx.site == sid:
+                if ctx.includes(sid):
                     out.append(Artifact(f"sites/{sid}/netplan/{c['host']}.yaml", text.encode("utf-8"), sid, 0o600))
         check_addresses(docs)
         return out

@@ -74,7 +74,7 @@ class PublisherRenderer(Renderer):
         inv, plan, topo = ctx.inv, ctx.plan, ctx.topology
         sso = plan.service_ip(topo.sso_site, "ingress") if topo.sso_site else None
         for ps, (target, cams) in sorted(publishing(topo).items()):
-            if ctx.site not in (None, ps):
+            if not ctx.includes(ps):
                 continue
             held = ctx.sizing.sites[target].compute
             assert held is not None

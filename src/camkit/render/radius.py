@@ -224,7 +224,7 @@ class RadiusRenderer(Renderer):
         quarantine = inv.city.services.quarantine_vlan
         unknown = QUARANTINE.format(vlan=quarantine) if quarantine else REJECT
         for rsite, served in radius_area(inv).items():
-            if ctx.site is not None and ctx.site != rsite:
+            if not ctx.includes(rsite):
                 continue
             site = inv.sites[rsite]
             clients, mab, eaptls = [], [], []

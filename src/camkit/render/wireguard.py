@@ -27,7 +27,7 @@ class WireguardRenderer(Renderer):
         by_hub: dict[str, list[Tunnel]] = {}
         for t in tunnels(ctx.inv, ctx.plan):
             by_hub.setdefault(t.hub, []).append(t)
-            if ctx.site in (None, t.site):
+            if ctx.includes(t.site):
                 conf = [f"# camkit: WireGuard spoke {t.spoke} of private system {t.site} -> hub {t.hub}",
                         "[Interface]", f"PrivateKey = {PRIVATE}", "", "[Peer]", f"# {t.hub} ({t.hub_site})",
                         f"PublicKey = {_pub(t.hub)}", f"AllowedIPs = {', '.join(t.spoke_allowed)}",
@@ -41,7 +41,7 @@ class WireguardRenderer(Renderer):
                     "routes": [a for a in t.spoke_allowed if not a.startswith(t.hub_address)], "peer": t.hub}), t.site)
         for hub, ts in sorted(by_hub.items()):
             site = ts[0].hub_site
-            if ctx.site not in (None, site):
+            if not ctx.includes(site):
                 continue
             conf = [f"# camkit: WireGuard hub {hub} ({site}) for {len(ts)} private system(s)", "[Interface]",
                     f"PrivateKey = {PRIVATE}", f"ListenPort = {PORT}"]

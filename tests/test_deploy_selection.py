@@ -1,0 +1,156 @@
+"""What a contractor renders for one district (issue 15, part 1): `--site` repeatable and `--with-children`, an
+Ansible inventory limited to the selection and the shared services it uses, and every file its plays read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+from click.testing import Result
+
+from camkit import pipeline
+from camkit.render import Selection
+
+from conftest import EXAMPLE, HANOI, ROOT
+
+
+def hosts_of(doc: dict) -> dict[str, set[str]]:
+    """group -> every host under it (children followed), from a rendered hosts.yml."""
+    groups = doc["all"]["children"]
+
+    def walk(name: str) -> set[str]:
+        g = groups.get(name) or {}
+        out = set(g.get("hosts") or {})
+        for child in g.get("children") or {}:
+            out |= walk(child)
+        return out
+
+    return {name: walk(name) for name in groups}
+
+
+def deployment(out: Path, city: str) -> tuple[dict[str, set[str]], Path]:
+    build = out / city
+    return hosts_of(yaml.safe_load((build / "ansible" / "hosts.yml").read_text())), build
+
+
+def test_a_district_with_its_wards_gets_exactly_its_hosts_and_the_files_its_plays_read(
+        cli: Callable[..., Result], tmp_path: Path) -> None:
+    res = cli("render", EXAMPLE, "--site", "hoan-kiem", "--with-children", "--out", tmp_path / "b", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["sites"] == ["hoan-kiem", "hang-bac", "hang-trong", "toa-nha-hang-bac", "trang-tien"]
+    groups, build = deployment(tmp_path / "b", "example")
+    inv = pipeline.load(EXAMPLE)
+    area = ["hoan-kiem", *inv.descendants("hoan-kiem")]
+    expected = {inv.sites[s].hostname(x) for s in area for x in [v.name for v in inv.sites[s].servers]
+                + [w.id for w in inv.sites[s].switches]}
+    assert groups["camkit_selected"] == expected
+    assert set().union(*groups.values()) == expected, "a host of another district is in the contractor's inventory"
+    assert groups["camkit_shared"] == set()  # the district is its wards' RADIUS site
+    for sid in area:
+        assert (build / "ansible" / "group_vars" / f"site_{sid.replace('-', '_')}.yml").is_file()
+    assert (build / "ansible" / "group_vars" / "all.yml").is_file()
+    for host in groups["servers"]:
+        sid = yaml.safe_load((build / "ansible" / "host_vars" / f"{host}.yml").read_text())["camkit_server_name"]
+        site = next(s for s in area if host in {inv.sites[s].hostname(v.name) for v in inv.sites[s].servers})
+        assert sid and (build / "sites" / site / "netplan" / f"{host}.yaml").is_file()
+        assert (build / "sites" / site / "nftables" / f"{host}.nft").is_file()
+    for host in groups["role_radius"]:
+        assert (build / "sites" / "hoan-kiem" / "radius" / host).is_dir()
+    assert not (build / "sites" / "ioc").exists() and not (build / "sites" / "police").exists()
+
+
+def test_repeated_sites_render_all_of_them_and_a_ward_brings_its_radius_site(cli: Callable[..., Result],
+                                                                              tmp_path: Path) -> None:
+    res = cli("render", EXAMPLE, "--site", "hang-trong", "--site", "hang-bac", "--out", tmp_path / "b")
+    assert res.exit_code == 0, res.output
+    assert "with the shared services of hoan-kiem (RADIUS)" in res.output
+    groups, build = deployment(tmp_path / "b", "example")
+    assert {p.name for p in (build / "sites").iterdir()} == {"hang-trong", "hang-bac", "hoan-kiem"}
+    assert groups["camkit_selected"] == {"hang-trong-edge1", "hang-trong-sw1", "hang-bac-edge1", "hang-bac-sw1"}
+    assert groups["camkit_shared"] >= {"hoan-kiem-radius1"}
+    # the RADIUS server that admits the wards' cameras knows both wards' switches
+    clients = next((build / "sites" / "hoan-kiem" / "radius").rglob("clients.conf")).read_text()
+    inv = pipeline.load(EXAMPLE)
+    plan = pipeline.plan(inv)
+    for sid in ("hang-trong", "hang-bac"):
+        for sw in inv.sites[sid].switches:
+            assert plan.assignments[(pipeline.ipplan.NetworkRole.management, inv.sites[sid].hostname(sw.id))].ip in clients
+
+
+def test_selection_errors_are_usage_errors(cli: Callable[..., Result], tmp_path: Path) -> None:
+    res = cli("render", EXAMPLE, "--with-children", "--out", tmp_path / "b")
+    assert res.exit_code == 64 and "--with-children needs --site" in res.output
+    res = cli("render", EXAMPLE, "--site", "hang-trong", "--site", "hoan-kiemm", "--out", tmp_path / "b")
+    assert res.exit_code == 64 and "'hoan-kiemm' is not a site" in res.output and "hoan-kiem" in res.output
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_full_render_after_a_selection_restores_the_whole_city_inventory(tmp_path: Path) -> None:
+    inv = pipeline.load(EXAMPLE)
+    plan = pipeline.plan(inv)
+    out = tmp_path / "b"
+    pipeline.write(pipeline.render(inv, plan, None, Selection.of(inv, ["trang-tien"])), out)
+    limited = hosts_of(yaml.safe_load((out / "ansible" / "hosts.yml").read_text()))
+    assert "ioc-node1" not in set().union(*limited.values())
+    pipeline.write(pipeline.render(inv, plan), out)
+    full = (out / "ansible" / "hosts.yml").read_bytes()
+    assert full == pipeline.render(inv, plan, ["ansible-inventory"]).artifacts["ansible/hosts.yml"][1].content
+    assert b"camkit_selected" not in full
+
+
+def ansible_env(tmp_path: Path) -> dict[str, str]:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "ansible_collections.py")], check=True, capture_output=True)
+    return dict(os.environ) | {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"), "NO_COLOR": "1",
+                               "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"), "ANSIBLE_HOME": str(tmp_path)}
+
+
+def test_site_playbook_lists_and_parses_on_the_district_inventory(cli: Callable[..., Result], tmp_path: Path) -> None:
+    assert cli("render", EXAMPLE, "--site", "hoan-kiem", "--with-children", "--out", tmp_path / "b").exit_code == 0
+    env = ansible_env(tmp_path)
+    hosts = str(tmp_path / "b" / "example" / "ansible" / "hosts.yml")
+    exe = str(Path(sys.executable).parent / "ansible-playbook")
+    syntax = subprocess.run([exe, "-i", hosts, "playbooks/site.yml", "--syntax-check"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert syntax.returncode == 0, syntax.stdout + syntax.stderr
+    listed = subprocess.run([exe, "-i", hosts, "playbooks/site.yml", "--list-hosts", "--limit", "camkit_selected"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    radius_play = listed.stdout.split("RADIUS servers")[1].split("play #")[0]
+    assert "hoan-kiem-radius1" in radius_play and "ioc-" not in listed.stdout
+
+
+def test_the_collections_installed_are_the_pinned_ones(tmp_path: Path) -> None:
+    ansible_env(tmp_path)
+    pins = {c["name"]: c["version"] for c in yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]}
+    for name, version in pins.items():
+        manifest = ROOT / ".cache" / "collections" / "ansible_collections" / name.replace(".", "/") / "MANIFEST.json"
+        assert json.loads(manifest.read_text())["collection_info"]["version"] == version
+    used = set()
+    for f in [*ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("roles/*/handlers/*.yml"), *ROOT.glob("playbooks/*.yml")]:
+        for doc in yaml.safe_load_all(f.read_text()):
+            text = json.dumps(doc)
+            used |= {m for m in pins if f'"{m}.' in text}
+            for fqcn in __import__("re").findall(r'"([a-z0-9_]+\.[a-z0-9_]+)\.[a-z0-9_]+"\s*:', text):
+                assert fqcn in pins or fqcn == "ansible.builtin", f"{f}: {fqcn} is not pinned in requirements.yml"
+    assert "community.general" in used
+
+
+@pytest.mark.slow
+def test_a_hanoi_district_deployment_holds_only_its_area() -> None:
+    inv = pipeline.load(HANOI)
+    plan = pipeline.plan(inv)
+    district = next(s for s in inv.sites.values() if s.kind.value == "district_oc" and inv.children[s.id]).id
+    sel = Selection.of(inv, [district], with_children=True)
+    result = pipeline.render(inv, plan, ["ansible-inventory", "netplan", "radius"], sel)
+    groups = hosts_of(yaml.safe_load(result.artifacts["ansible/hosts.yml"][1].content))
+    area = {district, *inv.descendants(district)}
+    assert set(sel.requested) == area
+    owners = {inv.sites[s].hostname(v.name): s for s in inv.sites for v in inv.sites[s].servers}
+    assert {owners[h] for h in groups["servers"]} == area | set(sel.shared)
+    assert all(a.scope in sel for _, a in result.artifacts.values() if a.scope != "city")
