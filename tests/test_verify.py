@@ -60,3 +60,50 @@ def test_report_shows_findings(tmp_path: Path) -> None:
               "inventory": {"path": "inventories/example", "content_sha256": "cd" * 32}}
     page = html_report(expect, junit, inv, "hang-trong")
     assert "<b>FAIL</b>: 1 passed, 1 failed" in page and "tcp 0.0.0.0:8099" in page and "ab" * 32 in page
+
+
+def test_verify_without_its_packages_names_them_and_writes_no_report(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    monkeypatch.setitem(sys.modules, "testinfra", None)  # what the import system sees without pytest-testinfra
+    res = cli("verify", EXAMPLE, "--site", "hang-trong", "--hosts", "podman", "--out", tmp_path / "v")
+    assert res.exit_code == 69
+    assert "pytest-testinfra" in res.output and "camkit[verify]" in res.output
+    assert not (tmp_path / "v").exists(), "a report of no checks must not look like a handover"
+
+
+def test_a_suite_that_does_not_run_is_an_error_not_a_failed_report(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import camkit.verify as verify
+
+    broken = tmp_path / "suite.py"
+    broken.write_text("def test_x(:\n")  # pytest stops at collection (exit 2)
+    monkeypatch.setattr(verify, "SUITE", broken)
+    res = cli("verify", EXAMPLE, "--site", "hang-trong", "--hosts", "podman", "--out", tmp_path / "v")
+    assert res.exit_code == 69 and "the suite did not run (pytest exit 2)" in res.output and "SyntaxError" in res.output
+    assert "NOT RUN" in (tmp_path / "v" / "report.html").read_text()
+
+
+def test_the_report_says_when_the_inventory_tree_was_dirty(inventory: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    from camkit.verify import inventory_version
+
+    git = ["git", "-C", str(inventory), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    clean = inventory_version(inventory)
+    assert clean["dirty"] == [] and len(clean["git_commit"]) == 40
+    (inventory / "sites" / "hang-bac.yml").write_text((inventory / "sites" / "hang-bac.yml").read_text() + "\n")
+    (inventory / "cameras" / "new.csv").write_text("id\n")
+    dirty = inventory_version(inventory)
+    assert dirty["dirty"] == ["cameras/new.csv", "sites/hang-bac.yml"] and dirty["content_sha256"] != clean["content_sha256"]
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">'
+                     '<testcase classname="test_site" name="test_x"/></testsuite></testsuites>')
+    expect = {"site_name": "x", "tier": 3, "kind": "ward", "render_sha256": "ab" * 32, "generated": "now",
+              "hosts": {}, "inventory": {"path": str(inventory), **dirty}}
+    page = html_report(expect, junit, pipeline.load(EXAMPLE), "hang-bac")
+    assert "uncommitted changes to 2 file(s)" in page and "sites/hang-bac.yml" in page
+    expect["inventory"] = {"path": str(inventory), **clean}
+    assert "no uncommitted changes" in html_report(expect, junit, pipeline.load(EXAMPLE), "hang-bac")

@@ -1,7 +1,7 @@
 """The `camkit` command line: validate, plan, render, diff, schema, access.
 
 Exit status: 0 success, 1 `diff` found changes, 2 bad input (every problem is listed), 64 a wrong command line,
-73 an output that cannot be written, 74 another system error (`Camkit` below).
+69 a program it runs is missing, 73 an output that cannot be written, 74 another system error (`Camkit` below).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.text import Text
 from rich.markup import escape
 
 from camkit import pipeline
-from camkit.diagnostics import EX_CANTCREAT, EX_IOERR, EX_USAGE, Diagnostic, InventoryError, Position, UsageProblem
+from camkit.diagnostics import EX_CANTCREAT, EX_IOERR, EX_UNAVAILABLE, EX_USAGE, Diagnostic, InventoryError, Position, UsageProblem
 
 # Wide tables stay readable when piped into a file or CI log
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -138,7 +138,8 @@ def main() -> None:
     """camkit: infrastructure as code for a city-wide video-surveillance platform.
 
     Exit status: 0 ok; 1 a check found differences or failures; 2 invalid inventory; 64 wrong command line
-    (unknown option, site, camera, unit or family); 73 an output could not be written; 74 another system error."""
+    (unknown option, site, camera, unit or family); 69 a program it runs is missing or did not run; 73 an output
+    could not be written; 74 another system error."""
 
 
 inventory_arg = click.argument("inventory", type=click.Path(path_type=Path), default=DEFAULT_INVENTORY, required=False)
@@ -846,10 +847,14 @@ def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_
         raise click.BadParameter(f"'{site}' is not a site{suggest(site, list(inv.sites))}", param_hint="--site")
     dest = out_dir or Path("build") / "verify" / site
     st = _store_dir(store, inv.city.id)
-    with stages() as stage:
-        stage(f"verifying {site} ({len(inv.sites[site].servers)} servers)")
-        rc, junit, report = verify.run(inventory, site, verify.Targets(mode, ssh_user, ssh_config), dest,
-                                       st if st.exists() else None)
+    try:
+        with stages() as stage:
+            stage(f"verifying {site} ({len(inv.sites[site].servers)} servers)")
+            rc, junit, report = verify.run(inventory, site, verify.Targets(mode, ssh_user, ssh_config), dest,
+                                           st if st.exists() else None)
+    except verify.SuiteUnavailable as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(EX_UNAVAILABLE)
     rows = verify.results(junit)
     table = Table(title=f"camkit verify {site}")
     for col in ("check", "result", "finding"):

@@ -48,6 +48,7 @@ EX_INVALID = 2  # the inventory (or a file it names) is invalid
 EX_USAGE = 64  # sysexits.h EX_USAGE: the command line is wrong (an unknown option, site, camera or family)
 EX_CANTCREAT = 73  # sysexits.h EX_CANTCREAT: an output could not be written (not a folder, read-only, disk full)
 EX_IOERR = 74  # sysexits.h EX_IOERR: another system error (a file or socket the command needed)
+EX_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: a program or package the command runs is missing or did not run
 
 
 @dataclass(frozen=True)

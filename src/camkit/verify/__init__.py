@@ -58,14 +58,34 @@ class Targets:
         return f"ssh://{user}{address}{extra}"
 
 
-def inventory_version(root: Path) -> dict[str, str]:
+SUITE_NEEDS = {"pytest": "pytest", "testinfra": "pytest-testinfra"}  # module -> the package that provides it
+
+
+class SuiteUnavailable(RuntimeError):
+    """The verification suite could not run (a missing package, or pytest stopped before running a check)."""
+
+
+def missing_packages() -> list[str]:
+    """The packages the suite needs that this Python lacks (the `verify` extra of camkit's pyproject)."""
+    import importlib.util
+
+    return [pkg for mod, pkg in SUITE_NEEDS.items() if importlib.util.find_spec(mod) is None]
+
+
+def inventory_version(root: Path) -> dict[str, Any]:
+    """What identifies the inventory a report checked: its content hash, and in git the last commit that touched
+    it and whether the tree held uncommitted changes to it (`dirty`: the files `git status` lists)."""
     h = hashlib.sha256()
     for p in sorted(q for q in root.rglob("*") if q.is_file()):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    out = {"content_sha256": h.hexdigest()}
+    out: dict[str, Any] = {"content_sha256": h.hexdigest()}
     git = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", "."], capture_output=True, text=True)
     if git.returncode == 0 and git.stdout.strip():
         out["git_commit"] = git.stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", "."],
+                                capture_output=True, text=True)
+        if status.returncode == 0:
+            out["dirty"] = sorted(line[3:] for line in status.stdout.splitlines() if line.strip())
     return out
 
 
@@ -197,6 +217,9 @@ def prepare_probes(expect: dict[str, Any], store_dir: Path) -> None:
 
 def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path | None) -> tuple[int, Path, Path]:
     """Write the suite, run it, and write junit.xml and report.html in `out`; returns (pytest rc, junit, html)."""
+    if missing := missing_packages():
+        raise SuiteUnavailable(f"the verification suite needs {', '.join(missing)}: "
+                               "pip install 'camkit[verify]' (or the README's first command)")
     inv = pipeline.load(inventory)
     plan = pipeline.plan(inv)
     if site not in inv.sites:
@@ -217,7 +240,11 @@ def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path
                          cwd=out, capture_output=True, text=True)
     (out / "pytest.log").write_text(res.stdout + res.stderr)
     report = out / "report.html"
-    report.write_text(html_report(expect, junit, inv, site))
+    ran = res.returncode in (0, 1) and bool(results(junit))  # 2-5: interrupted, internal or usage error, no tests
+    report.write_text(html_report(expect, junit, inv, site, ran))
+    if not ran:
+        tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-8:])
+        raise SuiteUnavailable(f"the suite did not run (pytest exit {res.returncode}); {out / 'pytest.log'} ends:\n{tail}")
     return res.returncode, junit, report
 
 
@@ -236,22 +263,26 @@ def results(junit: Path) -> list[dict[str, str]]:
     return rows
 
 
-def html_report(expect: dict[str, Any], junit: Path, inv: Inventory, site: str) -> str:
+def html_report(expect: dict[str, Any], junit: Path, inv: Inventory, site: str, ran: bool = True) -> str:
     rows = results(junit)
     not_checked = [f"{h}: RADIUS answers (no switch stand-in reachable; run from the site's management network)"
                    for h, e in expect["hosts"].items() if "radius" in e["roles"] and e.get("radius") is None]
     counts = {k: sum(r["status"] == k for r in rows) for k in ("pass", "fail", "error", "skipped")}
-    verdict = "PASS" if rows and counts["fail"] == counts["error"] == 0 else "FAIL"
+    verdict = ("PASS" if counts["fail"] == counts["error"] == 0 else "FAIL") if rows and ran else "NOT RUN"
     esc = html.escape
+    version = expect["inventory"]
+    dirty = version.get("dirty")
     body = [f"<h1>Site verification: {esc(expect['site_name'])} ({esc(site)})</h1>",
-            f"<p class='{verdict.lower()}'><b>{verdict}</b>: {counts['pass']} passed, {counts['fail']} failed, "
+            f"<p class='{verdict.lower().replace(' ', '-')}'><b>{verdict}</b>: {counts['pass']} passed, {counts['fail']} failed, "
             f"{counts['error']} errors, {counts['skipped']} skipped</p>",
             "<table class='meta'>",
             f"<tr><th>City</th><td>{esc(inv.city.name)} ({esc(inv.city.id)})</td></tr>",
             f"<tr><th>Tier / kind</th><td>{expect['tier']} / {esc(expect['kind'])}</td></tr>",
             f"<tr><th>Inventory</th><td>{esc(expect['inventory']['path'])}<br>content sha256 "
             f"{esc(expect['inventory']['content_sha256'])}"
-            + (f"<br>git {esc(expect['inventory']['git_commit'])}" if "git_commit" in expect["inventory"] else "")
+            + (f"<br>git {esc(version['git_commit'])}" if "git_commit" in version else "<br>not in git")
+            + (f"<br><b class='fail'>uncommitted changes to {len(dirty)} file(s)</b>: {esc(', '.join(dirty[:20]))}"
+               + (" ..." if len(dirty) > 20 else "") if dirty else ("<br>no uncommitted changes" if dirty == [] else ""))
             + "</td></tr>",
             f"<tr><th>Render checked against</th><td>sha256 {esc(expect['render_sha256'])}</td></tr>",
             f"<tr><th>Checked at</th><td>{esc(expect['generated'])}</td></tr>",
