@@ -29,6 +29,8 @@ from conftest import EXAMPLE
 
 SITE = "hoan-kiem"  # Axis (Advanced Security, H.265, EAP-TLS), Hikvision (H.264, MAB) and Dahua cameras
 BASE_PORT = 21000
+from camkit.cameras.site import PINS_KEY  # noqa: E402
+
 FACTORY = {"Axis": "root", "Hikvision": "admin", "Dahua": "admin"}  # hk-ca01: a police camera (Dahua)
 
 
@@ -109,8 +111,9 @@ def _store_values(store: Path, env: dict[str, str]) -> list[str]:
 
     def walk(v: Any) -> None:
         if isinstance(v, dict):
-            for x in v.values():
-                walk(x)
+            for k, x in v.items():
+                if k != PINS_KEY:  # certificate fingerprints: public facts, in the vault for its integrity check
+                    walk(x)
         elif isinstance(v, list):
             for x in v:
                 walk(x)
@@ -279,18 +282,29 @@ def test_factory_reset_is_detected_and_repaired(rig: tuple[Sim, dict[str, str]],
     assert run("apply", sim, env, tmp_path / "a1", "--controller-address", me)[0] == 0
     victim = sorted(sim.map["cameras"])[1]
     sim.ctl(f"reset/{victim}")
+    factory_users = set(sim.state(victim)["users"])
     rc, doc, _ = run("audit", sim, env, tmp_path / "au1")
     assert rc == 1
     res = by_cam(doc)
-    # after a reset the camkit administrator no longer exists: the camera cannot even be logged into
-    assert res[victim]["status"] == "failed" and "no credential works" in res[victim]["error"]
+    # after a reset the camera is back on HTTP with its factory certificate: camkit pinned it, so it never falls
+    # back to HTTP (someone blocking 443 must not get the accounts sent in the clear)
+    assert res[victim]["status"] == "failed" and "never falls back to HTTP" in res[victim]["error"]
     assert all(r["status"] == "ok" for c, r in res.items() if c != victim)
+    rc, doc, _ = run("apply", sim, env, tmp_path / "refused", "--controller-address", me)
+    assert rc == 1 and "never falls back to HTTP" in by_cam(doc)[victim]["error"]
+    assert by_cam(doc)[victim]["attempts"] == 3  # unreachable is retried (the port may come back)
+    assert sim.state(victim)["http_calls"] == {} and set(sim.state(victim)["users"]) == factory_users
+    # checked on site: the operator forgets its pin, and the next apply hardens it from its factory state
+    assert camkit("cameras", "unpin", str(EXAMPLE), "--site", SITE, "--camera", victim, env=env).returncode == 0
     # the same result folder: the previous run was complete, so every camera is read again (no resume)
     rc, doc, _ = run("apply", sim, env, tmp_path / "a1", "--controller-address", me)
     assert rc == 0
     res = by_cam(doc)
     assert res[victim]["changed"] and res[victim]["attempts"] == 1
     assert all(r["changed"] == [] and r["attempts"] == 1 for c, r in res.items() if c != victim)
+    # over HTTP only the factory login turned HTTPS on: no account was created or changed that way
+    assert set(sim.state(victim)["http_calls"]) <= {"GetServices", "GetNetworkProtocols", "SetNetworkProtocols",
+                                                    "GetSystemDateAndTime"}
     rc, doc, _ = run("audit", sim, env, tmp_path / "au2")
     assert rc == 0 and by_cam(doc)[victim]["status"] == "ok"
 
@@ -496,3 +510,74 @@ def test_the_stream_each_camera_reports_is_locked_and_then_pulled(rig: tuple[Sim
     res = camkit("cameras", "apply", str(copy), *base, "--out", str(tmp_path / "a2"), "--no-resume",
                  "--controller-address", controller(example), env=env)
     assert res.returncode == 0 and "recorded" not in res.stdout and lock.read_bytes() == after
+
+
+# --- camera TLS: the certificate is pinned, HTTP never carries a password (issue 15, part 6) ----------------
+
+
+def _plain(sim: Sim) -> str:
+    """A camera without Advanced Security (its HTTPS keeps the certificate it came with)."""
+    return next(c for c in sorted(sim.map["cameras"]) if "root" not in sim.state(c)["users"])
+
+
+def test_a_changed_certificate_is_refused_before_anything_is_sent(rig: tuple[Sim, dict[str, str]], example: Any,
+                                                                  tmp_path: Path) -> None:
+    sim, env = rig
+    cam = _plain(sim)
+    assert run("apply", sim, env, tmp_path / "a1", "--controller-address", controller(example))[0] == 0
+    sim.ctl(f"quirks/{cam}", {"tls_identity": "someone in the middle"})  # same address, another certificate
+    calls = sum(sim.state(cam)["calls"].values())
+    for mode in ("audit", "apply"):
+        rc, doc, _ = run(mode, sim, env, tmp_path / f"{mode}-mitm", "--no-resume" if mode == "apply" else "--retries",
+                         *([] if mode == "apply" else ["2"]))
+        r = by_cam(doc)[cam]
+        assert rc == 1 and r["status"] == "failed" and "is not the one camkit pinned" in r["error"]
+        assert r["attempts"] == 1, "a certificate mismatch is not retried"
+        assert all(x["status"] == "ok" for c, x in by_cam(doc).items() if c != cam)
+    assert sum(sim.state(cam)["calls"].values()) == calls, "a request reached the camera over the wrong certificate"
+    # the camera is back with its own certificate: accepted again
+    sim.ctl(f"quirks/{cam}", {})
+    rc, doc, _ = run("audit", sim, env, tmp_path / "au-back")
+    assert rc == 0 and by_cam(doc)[cam]["status"] == "ok"
+
+
+@pytest.mark.parametrize("rig", [{"Hikvision/DS-2CD2T47G2-L": {"https_closed": True}}], indirect=True)
+def test_a_camera_that_never_answers_https_gets_no_account_and_no_password_over_http(
+        rig: tuple[Sim, dict[str, str]], example: Any, tmp_path: Path) -> None:
+    sim, env = rig
+    closed = [c for c in sim.map["cameras"] if sim.state(c)["users"].get("admin") and c.startswith("ht-")] or \
+        [c for c in sim.map["cameras"] if sim.state(c)["users"].get("admin")]
+    before = {c: set(sim.state(c)["users"]) for c in sim.map["cameras"]}
+    rc, doc, _ = run("apply", sim, env, tmp_path / "a1", "--controller-address", controller(example))
+    assert rc == 1
+    res = by_cam(doc)
+    failed = {c for c, r in res.items() if r["status"] == "failed"}
+    assert failed and failed <= set(closed)
+    for c in failed:
+        assert "HTTPS turned on but it does not answer: nothing else was changed" in res[c]["error"]
+        st = sim.state(c)
+        assert set(st["users"]) == before[c]
+        assert set(st["http_calls"]) <= {"GetServices", "GetNetworkProtocols", "SetNetworkProtocols"}, st["http_calls"]
+    for c in set(res) - failed:  # the others are hardened, and got their passwords over HTTPS only
+        assert res[c]["status"] == "ok"
+        assert not {"CreateUsers", "SetUser", "DeleteUsers"} & set(sim.state(c)["http_calls"])
+
+
+def test_a_device_that_supports_only_some_operations_gets_every_other_setting(rig: tuple[Sim, dict[str, str]],
+                                                                              example: Any, tmp_path: Path) -> None:
+    sim, env = rig
+    me = controller(example)
+    cam = _plain(sim)
+    assert run("apply", sim, env, tmp_path / "a1", "--controller-address", me)[0] == 0
+    sim.ctl(f"quirks/{cam}", {"unsupported": ["GetNetworkProtocols", "SetNetworkProtocols", "GetNTP", "SetNTP",
+                                              "GetSystemDateAndTime", "SetDiscoveryMode", "GetDiscoveryMode"]})
+    rc, doc, _ = run("audit", sim, env, tmp_path / "au")
+    r = by_cam(doc)[cam]
+    assert rc == 1 and r["status"] == "drift" and r["attempts"] == 1
+    assert {d["setting"] for d in r["drift"] if d["actual"] == "not supported by the camera"} == {
+        "protocols", "ntp", "discovery", "datetime"}
+    assert r["compliance"]["C03"] == "pass"  # the accounts and passwords it does answer for are still checked
+    rc, doc, _ = run("apply", sim, env, tmp_path / "a2", "--controller-address", me, "--no-resume")
+    r = by_cam(doc)[cam]
+    assert rc == 1 and r["status"] == "partial" and r["attempts"] == 1 and not r["error"]
+    assert {n["setting"] for n in r["not_applied"]} == {"protocols", "discovery", "ntp", "datetime"}

@@ -943,8 +943,32 @@ def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpo
 
         out.print(f"{sr.streams_recorded} main-stream path(s) recorded in "
                   f"{escape(str(streams_lock or inv.root / STREAMS_NAME))}: commit it, the next render pulls them")
+    if sr.pins_recorded:
+        out.print(f"{sr.pins_recorded} camera certificate(s) pinned in the store: later runs refuse any other")
     if not sr.ok:
         sys.exit(1)
+
+
+@cameras_group.command("unpin")
+@inventory_arg
+@click.option("--site", required=True, help="site id")
+@click.option("--camera", required=True, help="the camera whose HTTPS certificate pin to forget")
+@store_opt
+def cameras_unpin(inventory: Path, site: str, camera: str, store: Path | None) -> None:
+    """Forget one camera's pinned HTTPS certificate (a camera replaced or factory-reset, checked on site): the
+    next apply pins the certificate it then presents."""
+    from camkit.cameras.site import unpin
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        _site_or_fail(inv, site)
+        if camera not in inv.camera_index or inv.camera_index[camera].site != site:
+            raise click.BadParameter(f"'{camera}' is not a camera of {site}", param_hint="--camera")
+        removed = unpin(Store.open(_store_dir(store, inv.city.id)), site, camera)
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"{camera}: pin removed" if removed else f"{camera}: no pin (nothing to remove)")
 
 
 def _camera_options(f: Any) -> Any:

@@ -3,7 +3,10 @@
 Uses onvif-zeep-async (the maintained async ONVIF client). For one camera:
 
 1. log in: the camkit administrator (current password, then the one a rotation replaced), else the
-   bootstrap (factory) credentials; HTTPS first, HTTP only while a factory camera has no HTTPS yet;
+   bootstrap (factory) credentials, over HTTPS with the camera's certificate pinned (`Target.pin`: the sha256
+   camkit saw on first contact, kept in the secrets store; a different certificate is refused before any
+   request is sent). HTTP only for a camera camkit has never pinned, only with its factory login, and only to
+   turn HTTPS on: no account is created or changed, and no camkit password sent, over HTTP;
 2. read every setting (`observe`), compare with the profile (`expected` / `compare`);
 3. apply only what differs, in an order that never strands the camera: HTTPS on and the session moved to
    it; the camkit administrator created and proven by logging in with it before any default account is
@@ -23,6 +26,7 @@ import json
 import logging
 import os
 import re
+import ssl
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -88,22 +92,61 @@ class CameraError(Exception):
     """A failure to report for one camera (message carries no secret)."""
 
 
+class CertificateChanged(CameraError):
+    """The camera's HTTPS certificate is not the pinned one: nothing was sent (never retried)."""
+
+
 @dataclass(frozen=True)
 class Target:
     host: str
     http_port: int = 80
     https_port: int = 443
+    pin: str | None = None  # sha256 (hex) of the HTTPS certificate camkit pinned (None: never contacted over HTTPS)
 
 
-def targets_from(settings: SiteCameraSettings, endpoints: dict[str, Any] | None) -> dict[str, Target]:
-    """Where each camera is reached: its planned address, or the endpoint map (simulator, NAT)."""
+async def peer_fingerprint(host: str, port: int, timeout: float) -> str:
+    """sha256 (hex) of the DER certificate a TLS server presents (trust on first use: the caller pins it)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # nothing to verify against yet: the answer becomes the pin
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx), timeout)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (OSError, ssl.SSLError):
+            pass
+    return hashlib.sha256(der).hexdigest()
+
+
+def _mismatch(exc: BaseException) -> BaseException | None:
+    """The aiohttp fingerprint mismatch behind `exc` (the transport may wrap it), if any."""
+    import aiohttp
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, aiohttp.ServerFingerprintMismatch):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def targets_from(settings: SiteCameraSettings, endpoints: dict[str, Any] | None,
+                 pins: dict[str, str] | None = None) -> dict[str, Target]:
+    """Where each camera is reached: its planned address, or the endpoint map (simulator, NAT); `pins`: camera
+    id -> the certificate fingerprint camkit pinned (`camkit.cameras.site.PINS_KEY` in the site's store)."""
     out = {}
+    pins = pins or {}
     for p in settings.cameras:
         ep = (endpoints or {}).get("cameras", {}).get(p.id) if endpoints else None
         if ep:
-            out[p.id] = Target(ep["host"], int(ep["http_port"]), int(ep["https_port"]))
+            out[p.id] = Target(ep["host"], int(ep["http_port"]), int(ep["https_port"]), pins.get(p.id))
         elif p.address:
-            out[p.id] = Target(p.address)
+            out[p.id] = Target(p.address, pin=pins.get(p.id))
     return out
 
 
@@ -139,6 +182,7 @@ class Session:
         self.device: Any = None
         self.services: dict[str, str] = {}
         self._extra: dict[str, Any] = {}
+        self.pin: str | None = None  # the certificate every HTTPS connection of this session must present
 
     @property
     def port(self) -> int:
@@ -150,8 +194,14 @@ class Session:
 
         first = logins[0]
         host = self.target.host if ":" not in self.target.host else f"[{self.target.host}]"
+        if self.scheme == "https":
+            try:
+                self.pin = self.target.pin or await peer_fingerprint(self.target.host, self.port, self.call_timeout)
+            except asyncio.TimeoutError as exc:
+                raise CameraError(f"HTTPS: no TLS handshake within {self.call_timeout:g} s") from exc
         self.camera = ONVIFCamera(f"{self.scheme}://{host}", self.port, first.user, first.password, no_cache=True)
         self.device = await self.camera.create_devicemgmt_service()
+        self._bind(self.device)
         last: NotAuthorized | None = None
         for cred in logins:
             self.use(cred)
@@ -163,6 +213,30 @@ class Session:
             self.services = {s.Namespace: s.XAddr for s in resp or []}
             return
         raise last or NotAuthorized("no login")
+
+    def _bind(self, svc: Any) -> None:
+        """Every new connection of this service must present the pinned certificate (aiohttp checks the
+        fingerprint in the handshake, before a request is sent). onvif-zeep-async builds its connector without
+        verification and offers no option: its `_ssl` is set here (tests/test_cameras.py fails if that stops
+        working: a changed certificate must be refused)."""
+        import aiohttp
+
+        if self.scheme == "https" and self.pin is not None:
+            svc._connector._ssl = aiohttp.Fingerprint(bytes.fromhex(self.pin))
+
+    def repin(self, fingerprint: str) -> None:
+        """The camera now serves another certificate (camkit assigned it over this pinned session)."""
+        self.pin = fingerprint
+        for svc in [self.device, *self._extra.values()]:
+            if svc is not None:
+                self._bind(svc)
+
+    def _local(self, xaddr: str) -> str:
+        """A service address on this session's scheme, host and port (a camera reports its own view, which
+        behind NAT, or on http://, is not the address camkit reached and pinned)."""
+        host = self.target.host if ":" not in self.target.host else f"[{self.target.host}]"
+        u = urlsplit(xaddr)
+        return f"{self.scheme}://{host}:{self.port}{u.path or '/'}" + (f"?{u.query}" if u.query else "")
 
     def use(self, cred: Login) -> None:
         self.login = cred
@@ -192,6 +266,12 @@ class Session:
         except asyncio.TimeoutError as exc:
             raise CameraError(f"{op}: no answer within {self.call_timeout:g} s") from exc
         except Exception as exc:  # zeep Fault, ONVIFError, aiohttp errors
+            if (bad := _mismatch(exc)) is not None:
+                got = getattr(bad, "got", b"").hex()
+                raise CertificateChanged(
+                    f"{op}: the camera's HTTPS certificate (sha256 {got}) is not the one camkit pinned ({self.pin}): "
+                    "nothing was sent. If the camera was replaced or factory-reset, check it on site, then "
+                    "`camkit cameras unpin --site SITE --camera ID`") from exc
             cls = _classify(exc)
             if cls is exc:
                 raise
@@ -201,8 +281,9 @@ class Session:
         if "media" not in self._extra:
             if TRT_NS not in self.services:
                 raise Unsupported("no media service")
-            self.camera.xaddrs[TRT_NS] = self.services[TRT_NS]
+            self.camera.xaddrs[TRT_NS] = self._local(self.services[TRT_NS])
             self._extra["media"] = await self.camera.create_media_service()
+            self._bind(self._extra["media"])
             assert self.login is not None
             self.use(self.login)
         return self._extra["media"]
@@ -215,9 +296,10 @@ class Session:
             if TAS_NS not in self.services:
                 raise Unsupported("no Advanced Security service")
             assert self.login is not None
-            svc = ONVIFService(self.services[TAS_NS], self.login.user, self.login.password,
+            svc = ONVIFService(self._local(self.services[TAS_NS]), self.login.user, self.login.password,
                                os.path.join(_WSDL_PATH, "advancedsecurity.wsdl"), no_cache=True,
                                binding_name=f"{{{TAS_NS}}}{binding}")
+            self._bind(svc)
             await svc.setup()
             self._extra[binding] = svc
             self.use(self.login)
@@ -232,29 +314,47 @@ class Session:
             await self.camera.close()
 
 
-async def login(target: Target, logins: list[Login], call_timeout: float,
-                schemes: tuple[str, ...] = ("https", "http")) -> Session:
-    """The first scheme that answers, logged in with the first login that works there."""
-    last: BaseException | None = None
-    for scheme in schemes:
-        s = Session(target, scheme, call_timeout)
-        # a camera still on HTTP is most likely fresh from the factory: its factory login first there
-        order = logins if scheme == "https" else logins[-1:] + logins[:-1]
-        try:
-            await s.open(order)
-            return s
-        except NotAuthorized as exc:
-            await s.close()
-            last = exc
-            break  # the camera answered: the other scheme has the same accounts
-        except Exception as exc:  # connection refused / TLS failure: try the next scheme
-            await s.close()
-            last = exc
-    if isinstance(last, NotAuthorized):
+async def login(target: Target, logins: list[Login], call_timeout: float, http_logins: list[Login] | None = None
+                ) -> Session:
+    """A session over HTTPS (the certificate pinned, or pinned now on first contact), logged in with the first
+    login that works. Over HTTP only when HTTPS does not answer, the camera was never pinned, and `http_logins`
+    (the factory login) are given: a camera camkit has hardened is never reached over HTTP again."""
+    s = Session(target, "https", call_timeout)
+    try:
+        await s.open(logins)
+        return s
+    except NotAuthorized as exc:
+        await s.close()
         raise CameraError("no credential works (camkit administrator, previous, bootstrap): "
-                          "set the camera's factory login with `camkit secrets bootstrap`")
-    raise CameraError(f"camera unreachable over HTTPS and HTTP: {type(last).__name__}: {_fault_text(last) if last else ''}"
-                      .strip())
+                          "set the camera's factory login with `camkit secrets bootstrap`") from exc
+    except CameraError as exc:
+        await s.close()
+        if isinstance(exc, CertificateChanged):
+            raise
+        https_error: BaseException = exc
+    except Exception as exc:  # connection refused / TLS failure
+        await s.close()
+        https_error = exc
+    why = f"{type(https_error).__name__}: {_fault_text(https_error)}".strip()
+    if target.pin is not None:
+        raise CameraError(f"HTTPS unreachable on port {target.https_port} ({why}); camkit pinned this camera's "
+                          "certificate before and never falls back to HTTP to a camera it has hardened "
+                          "(is something blocking the port?)")
+    if not http_logins:
+        raise CameraError(f"HTTPS unreachable on port {target.https_port} ({why}); over HTTP camkit logs in only "
+                          "with the camera's factory login, to turn HTTPS on (`camkit secrets bootstrap`)")
+    s = Session(target, "http", call_timeout)
+    try:
+        await s.open(http_logins)
+        return s
+    except NotAuthorized as exc:
+        await s.close()
+        raise CameraError(f"no credential works: the factory login is refused over HTTP (HTTPS unreachable: {why}); "
+                          "set the camera's factory login with `camkit secrets bootstrap`") from exc
+    except Exception as exc:
+        await s.close()
+        raise CameraError(f"camera unreachable over HTTPS ({why}) and HTTP: {type(exc).__name__}: "
+                          f"{_fault_text(exc)}".strip()) from exc
 
 
 # --- what the camera should look like, and what it does look like ---------------------------------
@@ -291,18 +391,18 @@ async def observe(s: Session, prof: CameraProfile, known: dict[str, Any] | None 
     """Read every setting the profile governs (`known`: raw replies the caller already has)."""
     d = s.device
     known = known or {}
-    info = await s.call(d, "GetDeviceInformation")
+    info = await _maybe(lambda: s.call(d, "GetDeviceInformation"))
     users = known["users"] if "users" in known else await _maybe(lambda: s.call(d, "GetUsers"))
-    protos = known["protocols"] if "protocols" in known else await s.call(d, "GetNetworkProtocols")
+    protos = known["protocols"] if "protocols" in known else await _maybe(lambda: s.call(d, "GetNetworkProtocols"))
     disc = await _maybe(lambda: s.call(d, "GetDiscoveryMode"))
     filt = await _maybe(lambda: s.call(d, "GetIPAddressFilter"))
     ntp = await _maybe(lambda: s.call(d, "GetNTP"))
-    sdt = await s.call(d, "GetSystemDateAndTime")
+    sdt = await _maybe(lambda: s.call(d, "GetSystemDateAndTime"))
     obs: dict[str, Any] = {
-        "firmware": info.FirmwareVersion,
+        "firmware": None if info == "unsupported" else info.FirmwareVersion,
         "users": "unsupported" if users == "unsupported" else {u.Username: u.UserLevel for u in users or []},
-        "protocols": {p.Name: {"enabled": bool(p.Enabled), "port": int(p.Port[0]) if p.Port else None}
-                      for p in protos or []},
+        "protocols": "unsupported" if protos == "unsupported" else {
+            p.Name: {"enabled": bool(p.Enabled), "port": int(p.Port[0]) if p.Port else None} for p in protos or []},
         "discovery": disc,
         "ip_filter": "unsupported" if filt == "unsupported" else {
             "type": filt.Type,
@@ -310,7 +410,8 @@ async def observe(s: Session, prof: CameraProfile, known: dict[str, Any] | None 
         "ntp": "unsupported" if ntp == "unsupported" else {
             "from_dhcp": bool(ntp.FromDHCP),
             "manual": [h.IPv4Address or h.DNSname for h in (ntp.NTPManual or [])]},
-        "datetime": {"type": sdt.DateTimeType, "tz": sdt.TimeZone.TZ if sdt.TimeZone is not None else None},
+        "datetime": "unsupported" if sdt == "unsupported" else {
+            "type": sdt.DateTimeType, "tz": sdt.TimeZone.TZ if sdt.TimeZone is not None else None},
         "dot1x": None, "encoder": None, "tls": None,
     }
     if prof.dot1x == "eap-tls":
@@ -392,6 +493,7 @@ class CameraResult:
     seconds: float = 0.0
     profile_sha256: str = ""
     stream: dict[str, Any] | None = None  # the main stream GetStreamUri reported: path, profile, port
+    tls_pin: str | None = None  # sha256 of the HTTPS certificate the session ended on (the store keeps it)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -422,24 +524,32 @@ class CameraJob:
             out.append(self.creds.bootstrap)
         return out
 
-    async def _reconnect(self, s: Session, scheme: str) -> Session:
-        """A new connection (after a protocol change), logged in as before; waits for a restarting web server."""
+    async def _to_https(self, s: Session) -> Session:
+        """The HTTP session's login, now over HTTPS (just turned on: waits for the restarting web server); the
+        certificate it presents is pinned on this first contact. CameraError if HTTPS never answers."""
         assert s.login is not None
         cred = s.login
         await s.close()
         delay = 0.05
         for _ in range(8):
             try:
-                return await login(self.target, [cred], self.call_timeout, (scheme,))
+                return await login(self.target, [cred], self.call_timeout)
+            except CertificateChanged:
+                raise
             except CameraError:
                 await asyncio.sleep(delay)
                 delay *= 2
-        return await login(self.target, [cred], self.call_timeout, (scheme,))
+        try:
+            return await login(self.target, [cred], self.call_timeout)
+        except CameraError as exc:
+            raise CameraError(f"HTTPS turned on but it does not answer: nothing else was changed ({exc})") from exc
 
     async def apply(self, r: CameraResult) -> None:
-        s = await login(self.target, self.admin_logins(), self.call_timeout)
+        bootstrap = [self.creds.bootstrap] if self.creds.bootstrap else []
+        s = await login(self.target, self.admin_logins(), self.call_timeout, http_logins=bootstrap)
         try:
             s = await self._apply(s, r)
+            r.tls_pin = s.pin
         finally:
             await s.close()
 
@@ -450,18 +560,26 @@ class CameraJob:
         def unsupported(setting: str, why: str) -> None:
             r.not_applied.append({"setting": setting, "reason": why})
 
-        # 1. HTTPS on, and move the session to it
-        protos = {p.Name: p for p in await s.call(s.device, "GetNetworkProtocols") or []}
-        https = protos.get("HTTPS")
-        if https is None:
-            unsupported("protocols", "the camera offers no HTTPS")
-        elif not https.Enabled:
-            await s.call(s.device, "SetNetworkProtocols", {"NetworkProtocols": [
-                {"Name": "HTTPS", "Enabled": True, "Port": [want["protocols"]["HTTPS"]["port"]]}]})
-            r.changed.append("protocols: HTTPS on")
-            https.Enabled = True
-        if https is not None and s.scheme != "https":
-            s = await self._reconnect(s, "https")
+        # 1. HTTPS on, and move the session to it; nothing else happens over HTTP
+        try:
+            protos: dict[str, Any] | None = {p.Name: p for p in await s.call(s.device, "GetNetworkProtocols") or []}
+        except Unsupported:
+            protos = None
+        if s.scheme != "https":
+            https = (protos or {}).get("HTTPS")
+            if https is None:
+                raise CameraError("reachable over HTTP only, and the camera " + (
+                    "does not answer GetNetworkProtocols" if protos is None else "offers no HTTPS")
+                    + ": nothing was changed (camkit creates and changes accounts only over HTTPS)")
+            if not https.Enabled:
+                await s.call(s.device, "SetNetworkProtocols", {"NetworkProtocols": [
+                    {"Name": "HTTPS", "Enabled": True, "Port": [want["protocols"]["HTTPS"]["port"]]}]})
+                r.changed.append("protocols: HTTPS on")
+                https.Enabled = True
+            s = await self._to_https(s)
+        elif protos is None:
+            unsupported("protocols", "GetNetworkProtocols not supported: HTTP, HTTPS and RTSP not checked or changed")
+        assert s.scheme == "https" and s.pin is not None
 
         # 2. the camkit administrator, proven before anything else changes
         users = await s.call(s.device, "GetUsers")
@@ -505,7 +623,8 @@ class CameraJob:
             await s.call(dev, "DeleteUsers", {"Username": extra})
             r.changed.append(f"users: deleted {', '.join(extra)}")
 
-        obs = await observe(s, self.prof, {"users": [], "protocols": list(protos.values())})
+        obs = await observe(s, self.prof, {"users": [], "protocols": list(protos.values()) if protos is not None
+                                           else "unsupported"})
         r.firmware = obs["firmware"]
         _record_stream(obs, r)
         if r.stream is None and not want.get("stream"):
@@ -536,7 +655,9 @@ class CameraJob:
                 r.changed.append("ntp: " + ", ".join(want["ntp"]["manual"]))
             except Unsupported:
                 unsupported("ntp", "SetNTP not supported")
-        if obs["datetime"] != want["datetime"]:
+        if obs["datetime"] == "unsupported":
+            unsupported("datetime", "GetSystemDateAndTime not supported")
+        elif obs["datetime"] != want["datetime"]:
             await s.call(dev, "SetSystemDateAndTime", {"DateTimeType": "NTP", "DaylightSavings": False,
                                                        "TimeZone": {"TZ": want["datetime"]["tz"]}})
             r.changed.append(f"time: NTP, TZ {want['datetime']['tz']}")
@@ -595,8 +716,19 @@ class CameraJob:
                 path = await s.call(ks, "CreateCertificationPath", {
                     "CertificateIDs": {"CertificateID": [cert]}, "Alias": CERT_ALIAS})
                 tls = await s.security("TLSServerBinding")
+                # the new certificate, read over the pinned session, becomes the pin before HTTPS switches to it
+                try:
+                    got = await s.call(ks, "GetCertificate", {"CertificateID": cert})
+                    new_pin = hashlib.sha256(bytes(got.CertificateContent)).hexdigest()
+                except Unsupported:
+                    new_pin = None
                 await s.call(tls, "AddServerCertificateAssignment", {"CertificationPathID": path})
                 r.changed.append("tls: device key and certificate assigned to HTTPS")
+                if new_pin is not None:
+                    s.repin(new_pin)
+                else:
+                    unsupported("tls.pin", "GetCertificate not supported: the new certificate is pinned on first use "
+                                "at the next contact")
 
         # 9. IP filter, only if this controller stays allowed
         if obs["ip_filter"] == "unsupported":
@@ -618,7 +750,7 @@ class CameraJob:
 
         # 10. HTTP off, last (the session is on HTTPS)
         changes = []
-        for name, wantp in want["protocols"].items():
+        for name, wantp in (want["protocols"] if protos is not None else {}).items():
             p = protos.get(name)
             if p is None:
                 continue
@@ -626,19 +758,17 @@ class CameraJob:
             if bool(p.Enabled) != wantp["enabled"] or (wantp["enabled"] and port != wantp["port"]):
                 changes.append({"Name": name, "Enabled": wantp["enabled"], "Port": [wantp["port"]]})
         if changes:
-            if s.scheme != "https" and any(c["Name"] == "HTTP" and not c["Enabled"] for c in changes):
-                unsupported("protocols", "still on HTTP: HTTP stays on until HTTPS works")
-            else:
-                await s.call(dev, "SetNetworkProtocols", {"NetworkProtocols": changes})
-                r.changed.append("protocols: " + ", ".join(f"{c['Name']} {'on' if c['Enabled'] else 'off'}"
-                                                           for c in changes))
+            await s.call(dev, "SetNetworkProtocols", {"NetworkProtocols": changes})
+            r.changed.append("protocols: " + ", ".join(f"{c['Name']} {'on' if c['Enabled'] else 'off'}"
+                                                       for c in changes))
         return s
 
     async def audit(self, r: CameraResult, criteria: list[dict[str, Any]]) -> None:
-        s = await login(self.target, [self.creds.accounts["administrator"]], self.call_timeout)
+        s = await login(self.target, [self.creds.accounts["administrator"]], self.call_timeout)  # HTTPS only
         try:
             obs = await observe(s, self.prof)
             logins = {lvl: await s.works(self.creds.accounts[lvl]) for lvl in ("operator", "user")}
+            r.tls_pin = s.pin
         finally:
             await s.close()
         r.firmware = obs["firmware"]
@@ -690,10 +820,14 @@ def evaluate(want: dict[str, Any], obs: dict[str, Any], logins: dict[str, bool],
     checks["password_policy"] = "pass" if all(
         meets_policy(a.password, settings.password_length, settings.password_classes)
         for a in creds.accounts.values()) else "fail"
-    checks["protocols"] = "pass" if all(
-        obs["protocols"].get(n, {}).get("enabled") == p["enabled"] for n, p in want["protocols"].items()) else "fail"
-    if checks["protocols"] == "fail":
-        drift("protocols", want["protocols"], obs["protocols"])
+    if obs["protocols"] == "unsupported":
+        checks["protocols"] = "fail"
+        drift("protocols", want["protocols"], "not supported by the camera")
+    else:
+        checks["protocols"] = "pass" if all(
+            obs["protocols"].get(n, {}).get("enabled") == p["enabled"] for n, p in want["protocols"].items()) else "fail"
+        if checks["protocols"] == "fail":
+            drift("protocols", want["protocols"], obs["protocols"])
     if want["tls"]:
         checks["tls_certificate"] = ("manual" if obs["tls"] == "unsupported"
                                      else "pass" if obs["tls"] else "fail")
@@ -710,7 +844,8 @@ def evaluate(want: dict[str, Any], obs: dict[str, Any], logins: dict[str, bool],
     checks["discovery"] = checks.get("discovery") or ("pass" if obs["discovery"] == want["discovery"] else "fail")
     checks["ip_filter"] = checks.get("ip_filter") or ("pass" if obs["ip_filter"] == want["ip_filter"] else "fail")
     if obs["datetime"] != want["datetime"]:
-        drift("datetime", want["datetime"], obs["datetime"])
+        drift("datetime", want["datetime"], "not supported by the camera" if obs["datetime"] == "unsupported"
+              else obs["datetime"])
     checks["time"] = checks.get("time") or ("pass" if obs["ntp"] == want["ntp"] and obs["datetime"] == want["datetime"]
                                             else "fail")
     if want["dot1x"] is None:
@@ -843,8 +978,8 @@ async def run(settings: SiteCameraSettings, profiles: list[CameraProfile], targe
                         r.status, r.error = "failed", f"no result within {opts.camera_timeout:g} s"
                     except (CameraError, NotAuthorized, Unsupported) as exc:
                         r.status, r.error = "failed", str(exc)
-                        if isinstance(exc, CameraError) and str(exc).startswith("no credential"):
-                            break  # retrying a wrong password only feeds the camera's lockout
+                        if isinstance(exc, (Unsupported, CertificateChanged)) or str(exc).startswith("no credential"):
+                            break  # the same answer again; a wrong password only feeds the camera's lockout
                     except Exception as exc:  # noqa: BLE001 - one camera never stops the others
                         r.status, r.error = "failed", f"{type(exc).__name__}: {_fault_text(exc)}"[:500]
                     await asyncio.sleep(min(2.0, 0.2 * attempt))

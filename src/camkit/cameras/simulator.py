@@ -9,7 +9,11 @@ HTTPS); turning HTTP off over ONVIF closes its HTTP port, as a camera does.
 Per-camera quirks (a JSON object per camera id or "vendor/model"):
     {"unsupported": ["SetDiscoveryMode"], "fault": {"SetNTP": "ter:InvalidArgVal"}, "delay_s": {"GetUsers": 5},
      "no_advanced_security": true, "no_dot1x": true, "firmware": "1.0.0", "stream_path": "/Streaming/Channels/101",
-     "stream_port": 8554}
+     "stream_port": 8554, "tls_identity": "another device", "https_closed": true}
+"tls_identity": its HTTPS presents a certificate of that name instead of the factory one (a replaced camera, or
+someone in the middle); "https_closed": its HTTPS port refuses connections whatever its settings say (a camera
+whose web server lost HTTPS, or a port blocked on the way). A certificate created over Advanced Security is a
+real one (GetCertificate returns its DER), and HTTPS presents it once assigned, as a camera does.
 
 A control endpoint (http://127.0.0.1:<control port>/) lets tests read a camera's state (GET /state/<id>),
 factory-reset it (POST /reset/<id>) and change quirks (POST /quirks/<id>, JSON body).
@@ -80,9 +84,11 @@ class SimCamera:
     stream_path: str = SIMULATED_STREAM_PATH  # what GetStreamUri reports for the main profile (quirk "stream_path")
     state: dict[str, Any] = field(default_factory=dict)
     sites: dict[str, web.TCPSite] = field(default_factory=dict)
+    identities: dict[str, tuple[ssl.SSLContext, bytes]] = field(default_factory=dict)  # certificate id -> (TLS, DER)
 
     def factory_reset(self) -> None:
         w, h = self.resolution
+        self.identities = {}
         self.state = {
             "users": {name: {"password": self.factory_password, "level": "Administrator"}
                       for name in self.default_accounts},
@@ -97,6 +103,7 @@ class SimCamera:
                         "quality": 4.0, "fps": 30, "interval": 1, "bitrate": 8192, "gov": 60},
             "keys": [], "certificates": [], "paths": {}, "assigned": [],
             "calls": {},
+            "http_calls": {},  # the operations received over plain HTTP (tests: no password ever goes that way)
         }
 
 
@@ -145,6 +152,7 @@ class Simulator:
         self.runners: list[web.AppRunner] = []
         self.control_port = 0
         self._ssl: ssl.SSLContext | None = None
+        self._named: dict[str, ssl.SSLContext] = {}  # quirk tls_identity -> its TLS context
         self._app_runner: web.AppRunner | None = None
         self._stopping = False
 
@@ -166,10 +174,29 @@ class Simulator:
         self.cameras[cam.id] = cam
         return cam
 
-    def _tls(self) -> ssl.SSLContext:
+    def _tls(self, cam: SimCamera | None = None) -> ssl.SSLContext:
+        """What the camera's HTTPS presents: the certificate assigned over Advanced Security, else the quirk's,
+        else the factory certificate (one for every simulated camera)."""
+        if cam is not None:
+            for pid in reversed(cam.state["assigned"]):
+                cid = cam.state["paths"][pid][0]
+                if cid in cam.identities:
+                    return cam.identities[cid][0]
+            name = cam.quirks.get("tls_identity")
+            if name:
+                if name not in self._named:
+                    self._named[name] = self_signed_tls(str(name))
+                return self._named[name]
         if self._ssl is None:
             self._ssl = self_signed_tls("onvif-simulator factory certificate")
         return self._ssl
+
+    async def _restart_https(self, cam: SimCamera) -> None:
+        """A new certificate or quirk: the HTTPS listener starts again (connections already open stay)."""
+        site = cam.sites.pop("https", None)
+        if site is not None and site._server is not None and site._server.is_serving():  # type: ignore[union-attr]
+            await site.stop()
+        await self._sync_listeners(cam)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=1 << 20)
@@ -195,14 +222,14 @@ class Simulator:
         if self._stopping:
             return  # a protocol change still pending when the simulator is told to stop
         for scheme, proto in (("http", "HTTP"), ("https", "HTTPS")):
-            want = cam.state["protocols"][proto]["enabled"]
+            want = cam.state["protocols"][proto]["enabled"] and not (scheme == "https" and cam.quirks.get("https_closed"))
             site = cam.sites.get(scheme)
             running = site is not None and site._server is not None and site._server.is_serving()  # type: ignore[union-attr]
             if want and not running:
                 assert self._app_runner is not None
                 port = getattr(cam, f"{scheme}_port")
                 site = web.TCPSite(self._app_runner, self.host, port,
-                                   ssl_context=self._tls() if scheme == "https" else None, backlog=64,
+                                   ssl_context=self._tls(cam) if scheme == "https" else None, backlog=64,
                                    reuse_address=True)
                 await site.start()
                 cam.sites[scheme] = site
@@ -240,6 +267,7 @@ class Simulator:
     async def _ctl_reset(self, request: web.Request) -> web.Response:
         cam = self._cam(request)
         cam.factory_reset()
+        await self._restart_https(cam)
         await self._sync_listeners(cam)
         return web.json_response({"reset": cam.id})
 
@@ -248,6 +276,7 @@ class Simulator:
         cam.quirks = await request.json()
         if "firmware" in cam.quirks:
             cam.firmware = cam.quirks["firmware"]
+        await self._restart_https(cam)
         return web.json_response({"quirks": cam.quirks})
 
     # --- SOAP --------------------------------------------------------------------------------------
@@ -270,6 +299,8 @@ class Simulator:
             op_el = soap_body[0]
             op = etree.QName(op_el).localname
             cam.state["calls"][op] = cam.state["calls"].get(op, 0) + 1
+            if scheme == "http":
+                cam.state["http_calls"][op] = cam.state["http_calls"].get(op, 0) + 1
             delay = cam.quirks.get("delay_s", {})
             if op in delay or "*" in delay:
                 await asyncio.sleep(float(delay.get(op, delay.get("*", 0))))
@@ -595,6 +626,8 @@ class Simulator:
             raise Fault("ter:InvalidArgVal/ter:KeyID", "no such key")
         cid = f"cert-{len(cam.state['certificates']) + 1}"
         cam.state["certificates"].append(cid)
+        cn = next((c.text for c in el.iter() if etree.QName(c).localname == "CommonName" and c.text), cam.id)
+        cam.identities[cid] = _identity(cn)
         return f"<tas:CreateSelfSignedCertificateResponse><tas:CertificateID>{cid}</tas:CertificateID>" \
                "</tas:CreateSelfSignedCertificateResponse>"
 
@@ -608,13 +641,24 @@ class Simulator:
         return f"<tas:CreateCertificationPathResponse><tas:CertificationPathID>{pid}</tas:CertificationPathID>" \
                "</tas:CreateCertificationPathResponse>"
 
-    def op_AddServerCertificateAssignment(self, cam: SimCamera, el: etree._Element, _r: web.Request) -> str:
+    def op_GetCertificate(self, cam: SimCamera, el: etree._Element, _r: web.Request) -> str:
+        self._need_tas(cam)
+        cid = _text(el, f"{{{TAS}}}CertificateID")
+        if cid not in cam.identities:
+            raise Fault("ter:InvalidArgVal/ter:CertificateID", "no such certificate")
+        der = base64.b64encode(cam.identities[cid][1]).decode()
+        return (f"<tas:GetCertificateResponse><tas:Certificate><tas:CertificateID>{cid}</tas:CertificateID>"
+                f"<tas:KeyID>{cam.state['keys'][-1] if cam.state['keys'] else ''}</tas:KeyID>"
+                f"<tas:CertificateContent>{der}</tas:CertificateContent></tas:Certificate></tas:GetCertificateResponse>")
+
+    async def op_AddServerCertificateAssignment(self, cam: SimCamera, el: etree._Element, _r: web.Request) -> str:
         self._need_tas(cam)
         pid = _text(el, f"{{{TAS}}}CertificationPathID")
         if pid not in cam.state["paths"]:
             raise Fault("ter:InvalidArgVal/ter:CertificationPathID", "no such certification path")
         if pid not in cam.state["assigned"]:
             cam.state["assigned"].append(pid)
+            await self._restart_https(cam)  # new connections get the new certificate from now on
         return "<tas:AddServerCertificateAssignmentResponse/>"
 
 
@@ -644,6 +688,17 @@ async def serve(profiles: list[CameraProfile], factory_password: str, quirks: di
 def self_signed_tls(common_name: str, cert_out: Path | None = None) -> ssl.SSLContext:
     """A server TLS context with a fresh self-signed certificate (a factory camera's, or a test endpoint's);
     `cert_out`: where to write the certificate (PEM) for a client that pins it."""
+    ctx, der = _identity(common_name)
+    if cert_out is not None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        cert_out.write_bytes(x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM))
+    return ctx
+
+
+def _identity(common_name: str) -> tuple[ssl.SSLContext, bytes]:
+    """A server TLS context with a fresh self-signed certificate, and that certificate (DER)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -662,6 +717,4 @@ def self_signed_tls(common_name: str, cert_out: Path | None = None) -> ssl.SSLCo
                                             serialization.NoEncryption()))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cpath, kpath)
-    if cert_out is not None:
-        cert_out.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return ctx
+    return ctx, cert.public_bytes(serialization.Encoding.DER)

@@ -25,6 +25,36 @@ from camkit.secrets import Store
 from camkit.sources import SourceError, diagnostics_of, display_name, load_csv
 
 MARK = {"pass": "pass", "fail": "**FAIL**", "manual": "manual", "n/a": "n/a"}
+PINS_KEY = "camera_tls_pins"  # in the site's vault: camera id -> sha256 of its HTTPS certificate (onvif.Target.pin)
+
+
+def pins(store: Store, sid: str) -> dict[str, str]:
+    return dict(store.get(sid, PINS_KEY) or {})
+
+
+def record_pins(store: Store, sid: str, results: list[CameraResult]) -> int:
+    """Pin each camera's certificate as the run ended on it: first contact, or a certificate camkit assigned
+    over the pinned session. A camera whose certificate was refused keeps its pin. Returns the pins changed."""
+    have = pins(store, sid)
+    changed = 0
+    for r in results:
+        if r.tls_pin is not None and have.get(r.camera) != r.tls_pin:
+            have[r.camera] = r.tls_pin
+            changed += 1
+    if changed:
+        store.put(sid, PINS_KEY, dict(sorted(have.items())))
+        store.save()
+    return changed
+
+
+def unpin(store: Store, sid: str, camera: str) -> bool:
+    """Forget a camera's pin (a replaced or factory-reset camera, checked on site): the next contact pins anew."""
+    have = pins(store, sid)
+    if have.pop(camera, None) is None:
+        return False
+    store.put(sid, PINS_KEY, have)
+    store.save()
+    return True
 
 
 def settings_for(inv: Inventory, plan: Plan, sid: str) -> SiteCameraSettings:
@@ -43,6 +73,7 @@ class SiteRun:
     results: list[CameraResult]
     seconds: float
     streams_recorded: int = 0  # rows of the stream lock this run added or changed
+    pins_recorded: int = 0  # camera certificates pinned (first contact, or a certificate camkit assigned)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -55,6 +86,7 @@ class SiteRun:
     def summary(self) -> dict[str, Any]:
         return {"site": self.site, "mode": self.mode, "cameras": len(self.results), "by_status": self.counts,
                 "seconds": round(self.seconds, 2), "streams_recorded": self.streams_recorded,
+                "pins_recorded": self.pins_recorded,
                 "failed": {r.camera: r.error for r in self.results if r.status == "failed"},
                 "not_applied": {r.camera: r.not_applied for r in self.results if r.not_applied}}
 
@@ -72,7 +104,7 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
     # passwords exist in the (saved) store before any camera carries them: `camkit secrets init` made them (only it
     # creates secrets); a camera without them is refused before any camera is touched
     creds = {p.id: credentials(inv, store, p.id) for p in profs}
-    targets = targets_from(settings, endpoints)
+    targets = targets_from(settings, endpoints, pins(store, sid))
     t0 = time.perf_counter()
     if workers <= 1 or len(profs) < 2 * workers:
         results = loop_run(run(settings, profs, targets, creds.__getitem__, opts, criteria(), progress, streams))
@@ -80,6 +112,7 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
         results = _in_workers(settings, profs, targets, creds, opts, workers, progress, streams)
     out = SiteRun(sid, opts.mode, results, time.perf_counter() - t0)
     out.streams_recorded = record_streams(streams_lock or inv.root / STREAMS_NAME, results, set(cams))
+    out.pins_recorded = record_pins(store, sid, results)
     if opts.out is not None:
         write_reports(inv, settings, out, opts.out)
     return out

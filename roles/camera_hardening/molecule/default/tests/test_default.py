@@ -37,3 +37,23 @@ def test_no_secret_is_left_on_the_host(host):
 def test_camkit_is_installed_offline(host):
     assert host.file("/opt/camkit/venv/bin/camkit").is_file
     assert host.run("/opt/camkit/venv/bin/camkit cameras --help").rc == 0
+
+
+def test_no_account_was_touched_over_http(host):
+    for cam in _cameras(host):
+        assert not {"CreateUsers", "SetUser", "DeleteUsers"} & set(_state(host, cam)["http_calls"]), cam
+
+
+def test_the_pins_came_back_to_the_controller_store():
+    """Each camera's HTTPS certificate, pinned on the host's run, is in the controller's vault afterwards."""
+    import os
+    from pathlib import Path
+
+    from camkit.cameras.site import PINS_KEY
+    from camkit.secrets import Store
+
+    password = Path(os.environ["CAMKIT_MOLECULE_VAULT_PASSWORD_FILE"]).read_text().strip().encode()
+    store = Store.open(Path(os.environ["CAMKIT_MOLECULE_WORK"]) / "store", password)
+    pins = store.get("hoan-kiem", PINS_KEY) or {}
+    assert sorted(pins) == ["hk-c01", "hk-c02", "hk-c03", "hk-c04", "hk-c05", "hk-ca01"]
+    assert all(len(v) == 64 and int(v, 16) >= 0 for v in pins.values())
