@@ -314,27 +314,31 @@ class Session:
             await self.camera.close()
 
 
+async def _open(target: Target, scheme: str, logins: list[Login], call_timeout: float) -> Session:
+    """A logged-in session, or the error with nothing left open."""
+    s = Session(target, scheme, call_timeout)
+    try:
+        await s.open(logins)
+        return s
+    except BaseException:
+        await s.close()
+        raise
+
+
 async def login(target: Target, logins: list[Login], call_timeout: float, http_logins: list[Login] | None = None
                 ) -> Session:
     """A session over HTTPS (the certificate pinned, or pinned now on first contact), logged in with the first
     login that works. Over HTTP only when HTTPS does not answer, the camera was never pinned, and `http_logins`
     (the factory login) are given: a camera camkit has hardened is never reached over HTTP again."""
-    s = Session(target, "https", call_timeout)
     try:
-        await s.open(logins)
-        return s
+        return await _open(target, "https", logins, call_timeout)
     except NotAuthorized as exc:
-        await s.close()
         raise CameraError("no credential works (camkit administrator, previous, bootstrap): "
                           "set the camera's factory login with `camkit secrets bootstrap`") from exc
-    except CameraError as exc:
-        await s.close()
-        if isinstance(exc, CertificateChanged):
-            raise
+    except CertificateChanged:
+        raise
+    except Exception as exc:  # connection refused, TLS failure, no handshake in time
         https_error: BaseException = exc
-    except Exception as exc:  # connection refused / TLS failure
-        await s.close()
-        https_error = exc
     why = f"{type(https_error).__name__}: {_fault_text(https_error)}".strip()
     if target.pin is not None:
         raise CameraError(f"HTTPS unreachable on port {target.https_port} ({why}); camkit pinned this camera's "
@@ -343,16 +347,12 @@ async def login(target: Target, logins: list[Login], call_timeout: float, http_l
     if not http_logins:
         raise CameraError(f"HTTPS unreachable on port {target.https_port} ({why}); over HTTP camkit logs in only "
                           "with the camera's factory login, to turn HTTPS on (`camkit secrets bootstrap`)")
-    s = Session(target, "http", call_timeout)
     try:
-        await s.open(http_logins)
-        return s
+        return await _open(target, "http", http_logins, call_timeout)
     except NotAuthorized as exc:
-        await s.close()
         raise CameraError(f"no credential works: the factory login is refused over HTTP (HTTPS unreachable: {why}); "
                           "set the camera's factory login with `camkit secrets bootstrap`") from exc
     except Exception as exc:
-        await s.close()
         raise CameraError(f"camera unreachable over HTTPS ({why}) and HTTP: {type(exc).__name__}: "
                           f"{_fault_text(exc)}".strip()) from exc
 
