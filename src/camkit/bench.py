@@ -211,7 +211,7 @@ def cameras(inventory: Path, site: str = "so-tbxh", count: int = 1000, runs: int
     from camkit import pipeline
     from camkit.cameras.accounts import ensure_accounts, set_bootstrap
     from camkit.cameras.onvif import RunOptions
-    from camkit.cameras.site import execute, settings_for
+    from camkit.cameras.site import PINS_KEY, execute, settings_for
     from camkit.model import NetworkRole
     from camkit.secrets import Store
 
@@ -235,6 +235,9 @@ def cameras(inventory: Path, site: str = "so-tbxh", count: int = 1000, runs: int
     apply_s, audit_s, statuses = [], [], []
     try:
         for n in range(runs):
+            # each run's simulator starts from the factory: new cameras, whose certificates nothing has pinned yet
+            store.put(site, PINS_KEY, {})
+            store.save()
             ep = tmp / f"ep{n}.json"
             sim = subprocess.Popen([sys.executable, "-m", "camkit.cli", "cameras", "simulate", str(inventory),
                                     "--site", site, "--limit", str(count), "--endpoints", str(ep),
