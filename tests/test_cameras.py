@@ -581,3 +581,29 @@ def test_a_device_that_supports_only_some_operations_gets_every_other_setting(ri
     r = by_cam(doc)[cam]
     assert rc == 1 and r["status"] == "partial" and r["attempts"] == 1 and not r["error"]
     assert {n["setting"] for n in r["not_applied"]} == {"protocols", "discovery", "ntp", "datetime"}
+
+
+def test_a_partial_audit_merges_into_the_site_report_and_every_run_is_kept(rig: tuple[Sim, dict[str, str]],
+                                                                          example: Any, tmp_path: Path) -> None:
+    sim, env = rig
+    assert run("apply", sim, env, tmp_path / "a1", "--controller-address", controller(example))[0] == 0
+    out = tmp_path / "au"
+    rc, full, _ = run("audit", sim, env, out)
+    assert rc == 0 and len(full["cameras"]) == len(sim.map["cameras"])
+    one = sorted(sim.map["cameras"])[0]
+    sim.ctl(f"quirks/{one}", {"firmware": "1.0.0"})
+    rc, doc, _ = run("audit", sim, env, out, "--camera", one)
+    assert rc == 1
+    assert doc["this_run"] == [one] and {c["camera"] for c in doc["cameras"]} == set(sim.map["cameras"])
+    assert by_cam(doc)[one]["status"] == "drift" and doc["summary"]["by_status"] == {
+        "drift": 1, "ok": len(sim.map["cameras"]) - 1}
+    others = {c: r for c, r in by_cam(doc).items() if c != one}
+    assert all(r == by_cam(full)[c] for c, r in others.items()), "the other cameras keep their earlier result"
+    md = (out / "audit.md").read_text()
+    assert md.count("| ok |") == len(sim.map["cameras"]) - 1 and "| drift |" in md
+    runs = sorted((out / "runs").glob("*-audit.json"))
+    assert len(runs) == 2 and [c["camera"] for c in json.loads(runs[-1].read_text())["cameras"]] == [one]
+    # where the results came from: the simulator on loopback, never read as a handover
+    assert doc["run"]["stand_in"] == "the ONVIF device simulator (not cameras)"
+    assert doc["run"]["inventory"]["content_sha256"] and doc["run"]["camkit"] and doc["run"]["time"]
+    assert "NOT A HANDOVER: these results come from the ONVIF device simulator" in md

@@ -830,7 +830,7 @@ def secrets_install_radius(inventory: Path, host: str, store: Path | None, build
 @click.option("--ssh-config", default=None, help="ssh_config file (ssh mode)")
 @store_opt
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="report folder (default: build/verify/<site>)")
+              help="report folder (default: build/results/<city>/verify/<site>)")
 def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_config: str | None,
                store: Path | None, out_dir: Path | None) -> None:
     """Check a deployed site against the model: sockets, services, nftables, addresses, sshd, time,
@@ -845,7 +845,7 @@ def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_
         from camkit.diagnostics import suggest
 
         raise click.BadParameter(f"'{site}' is not a site{suggest(site, list(inv.sites))}", param_hint="--site")
-    dest = out_dir or Path("build") / "verify" / site
+    dest = out_dir or Path("build") / "results" / inv.city.id / "verify" / site
     st = _store_dir(store, inv.city.id)
     try:
         with stages() as stage:
@@ -915,7 +915,7 @@ def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpo
             raise click.BadParameter(f"not cameras of {site}: {', '.join(unknown)}", param_hint="--camera")
         plan = pipeline.plan(inv)
         st = Store.open(_store_dir(store, inv.city.id))
-        dest = out_dir or Path("build") / "cameras" / site / mode
+        dest = out_dir or Path("build") / "results" / inv.city.id / "cameras" / site / mode
         opts = RunOptions(mode, concurrency=concurrency, call_timeout=call_timeout, camera_timeout=camera_timeout,
                           retries=retries, out=dest, resume=resume, controller=controller)
         eps = _read_json(endpoints, "endpoint map")
@@ -979,7 +979,7 @@ def _camera_options(f: Any) -> Any:
         click.option("--endpoints", type=click.Path(path_type=Path), default=None,
                      help="JSON map camera -> host/ports (simulator, NAT); default: planned addresses, ports 80/443"),
         click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-                     help="result folder (default: build/cameras/<site>/<apply|audit>)"),
+                     help="result folder (default: build/results/<city>/cameras/<site>/<apply|audit>)"),
         click.option("--concurrency", type=click.IntRange(1, 1000), default=50, show_default=True),
         click.option("--call-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
                      help="seconds per ONVIF call"),

@@ -20,6 +20,7 @@ in memory: results and logs carry user names and setting names, never passwords.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import ipaddress
 import json
@@ -501,6 +502,7 @@ class CameraResult:
     profile_sha256: str = ""
     stream: dict[str, Any] | None = None  # the main stream GetStreamUri reported: path, profile, port
     tls_pin: str | None = None  # sha256 of the HTTPS certificate the session ended on (the store keeps it)
+    checked: str = ""  # when (UTC) this result was taken
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -958,6 +960,7 @@ async def run(settings: SiteCameraSettings, profiles: list[CameraProfile], targe
                 r.status, r.changed, r.firmware = "ok", [], prev.get("firmware")
                 r.error = None
                 r.attempts = 0
+                r.checked = str(prev.get("checked", ""))  # when it was done: this run did not touch it
                 if progress:
                     progress(r)
                 return r
@@ -991,6 +994,7 @@ async def run(settings: SiteCameraSettings, profiles: list[CameraProfile], targe
                         r.status, r.error = "failed", f"{type(exc).__name__}: {_fault_text(exc)}"[:500]
                     await asyncio.sleep(min(2.0, 0.2 * attempt))
             r.seconds = round(time.perf_counter() - t0, 3)
+            r.checked = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         if path is not None:
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(json.dumps(r.as_json(), indent=1, sort_keys=True, default=str), "utf-8")

@@ -114,7 +114,12 @@ def execute(inv: Inventory, plan: Plan, store: Store, sid: str, opts: RunOptions
     out.streams_recorded = record_streams(streams_lock or inv.root / STREAMS_NAME, results, set(cams))
     out.pins_recorded = record_pins(store, sid, results)
     if opts.out is not None:
-        write_reports(inv, settings, out, opts.out)
+        from camkit.provenance import run_context
+
+        simulator = bool(endpoints and "control_port" in endpoints)  # the map `camkit cameras simulate` writes
+        reached = "the endpoint map's addresses" if endpoints else "the cameras' planned addresses"
+        write_reports(inv, settings, out, opts.out,
+                      run_context(inv.root, reached, sorted({t.host for t in targets.values()}), simulator))
     return out
 
 
@@ -170,14 +175,41 @@ def _in_workers(settings: SiteCameraSettings, profs: list[CameraProfile], target
     return sorted((r for part in parts for r in part), key=lambda r: order[r.camera])
 
 
-def write_reports(inv: Inventory, settings: SiteCameraSettings, sr: SiteRun, out: Path) -> None:
+def _earlier(path: Path, known: set[str]) -> dict[str, CameraResult]:
+    """The site report's cameras from earlier runs (those still cameras of the site); none if unreadable."""
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+        return {c["camera"]: CameraResult(**c) for c in doc.get("cameras", []) if c.get("camera") in known}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def write_reports(inv: Inventory, settings: SiteCameraSettings, sr: SiteRun, out: Path,
+                  context: dict[str, Any] | None = None) -> None:
+    """The site's report (`<mode>.json`, and `audit.md`) is every camera's latest result: a run of some cameras
+    (`--camera`, `--limit`) replaces theirs and keeps the others'. Each run is also kept as it was, under
+    `runs/<time>-<mode>.json`. `context`: where the results came from (`camkit.provenance.run_context`)."""
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"summary": sr.summary(), "cameras": [r.as_json() for r in sr.results]}
+    latest = _earlier(out / f"{sr.mode}.json", {p.id for p in settings.cameras})
+    latest.update({r.camera: r for r in sr.results})
+    order = [p.id for p in settings.cameras]
+    view = SiteRun(sr.site, sr.mode, [latest[c] for c in order if c in latest], sr.seconds, sr.streams_recorded,
+                   sr.pins_recorded)
+    doc: dict[str, Any] = {"summary": view.summary(), "run": context, "this_run": sorted(r.camera for r in sr.results),
+                           "cameras": [r.as_json() for r in view.results]}
     if sr.mode == "audit":
         doc["criteria"] = criteria()
+    stamp = (context or {}).get("time") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    (out / "runs").mkdir(exist_ok=True)
+    run_doc = {"summary": sr.summary(), "run": context, "cameras": [r.as_json() for r in sr.results]}
+    name, n = f"{stamp.replace(':', '')}-{sr.mode}", 1
+    while (out / "runs" / f"{name}.json").exists():  # two runs in one second
+        n += 1
+        name = f"{stamp.replace(':', '')}-{sr.mode}-{n}"
+    _atomic(out / "runs" / f"{name}.json", json.dumps(run_doc, indent=1, sort_keys=True, default=str))
     _atomic(out / f"{sr.mode}.json", json.dumps(doc, indent=1, sort_keys=True, default=str))
     if sr.mode == "audit":
-        _atomic(out / "audit.md", audit_markdown(inv, settings, sr))
+        _atomic(out / "audit.md", audit_markdown(inv, settings, view, context))
 
 
 def record_streams(path: Path, results: list[CameraResult], known: set[str], today: str | None = None) -> int:
@@ -218,10 +250,22 @@ def _atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def audit_markdown(inv: Inventory, settings: SiteCameraSettings, sr: SiteRun) -> str:
+def audit_markdown(inv: Inventory, settings: SiteCameraSettings, sr: SiteRun,
+                   context: dict[str, Any] | None = None) -> str:
     crit = criteria()
     site = inv.sites[sr.site]
-    lines = [f"# Camera audit — {site.name} (`{sr.site}`)\n\n",
+    lines = [f"# Camera audit — {site.name} (`{sr.site}`)\n\n"]
+    if context:
+        if context.get("stand_in"):
+            lines.append(f"> **NOT A HANDOVER: these results come from {context['stand_in']}.**\n\n")
+        iv = context["inventory"]
+        dirty = iv.get("dirty")
+        lines.append(f"Last run {context['time']} with camkit {context['camkit']}, against {context['reached']}; "
+                     f"inventory `{iv['path']}` sha256 `{iv['content_sha256'][:16]}…`"
+                     + (f", git `{iv['git_commit'][:12]}`" if iv.get("git_commit") else ", not in git")
+                     + (f" **with uncommitted changes to {len(dirty)} file(s)**" if dirty else "") + ". "
+                     "Each camera's row is its latest check (`checked`).\n\n")
+    lines += [
              f"{len(sr.results)} cameras; by status: "
              + ", ".join(f"{k} {v}" for k, v in sr.counts.items()) + ".\n\n",
              "Each criterion of Decision 724/QĐ-BTTTT and QCVN 135:2024/BTTTT as checked over ONVIF: pass, "
@@ -231,8 +275,8 @@ def audit_markdown(inv: Inventory, settings: SiteCameraSettings, sr: SiteRun) ->
                       [[c["id"], c["title"], "; ".join(c["sources"]),
                         "manual" if c["check"] == "manual" else "ONVIF"] for c in crit]),
              "\n## Compliance matrix\n\n",
-             md_table(["camera", "status", "firmware"] + [c["id"] for c in crit],
-                      [[r.camera, r.status, r.firmware or "-"]
+             md_table(["camera", "status", "checked", "firmware"] + [c["id"] for c in crit],
+                      [[r.camera, r.status, r.checked or "-", r.firmware or "-"]
                        + [MARK.get(r.compliance.get(c["id"], ""), "-") for c in crit] for r in sr.results])]
     drifted = [r for r in sr.results if r.drift or r.error]
     lines.append("\n## Drift and failures\n\n")

@@ -27,6 +27,7 @@ from camkit import pipeline
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
 from camkit.model import NetworkRole, ServerRole
+from camkit.provenance import camkit_version, inventory_version
 
 SUITE = Path(__file__).with_name("suite.py")
 MAX_MACS = 25
@@ -70,23 +71,6 @@ def missing_packages() -> list[str]:
     import importlib.util
 
     return [pkg for mod, pkg in SUITE_NEEDS.items() if importlib.util.find_spec(mod) is None]
-
-
-def inventory_version(root: Path) -> dict[str, Any]:
-    """What identifies the inventory a report checked: its content hash, and in git the last commit that touched
-    it and whether the tree held uncommitted changes to it (`dirty`: the files `git status` lists)."""
-    h = hashlib.sha256()
-    for p in sorted(q for q in root.rglob("*") if q.is_file()):
-        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    out: dict[str, Any] = {"content_sha256": h.hexdigest()}
-    git = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", "."], capture_output=True, text=True)
-    if git.returncode == 0 and git.stdout.strip():
-        out["git_commit"] = git.stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", "."],
-                                capture_output=True, text=True)
-        if status.returncode == 0:
-            out["dirty"] = sorted(line[3:] for line in status.stdout.splitlines() if line.strip())
-    return out
 
 
 def render_hash(inv: Inventory, plan: Plan, site: str) -> tuple[str, dict[str, bytes]]:
@@ -227,6 +211,9 @@ def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path
     out = Path(out).resolve()
     expect = expectations(inv, plan, site, targets, store_dir=store_dir)
     expect["inventory"] = {"path": str(inventory), **inventory_version(Path(inventory))}
+    expect["camkit"] = camkit_version()
+    expect["stand_in"] = ("the site rig's podman containers (not the deployed site's servers)"
+                          if targets.mode == "podman" else None)
     out.mkdir(parents=True, exist_ok=True)
     (out / "expectations.json").write_text(json.dumps(expect, indent=1, sort_keys=True) + "\n")
     shutil.copyfile(SUITE, out / "test_site.py")
@@ -273,6 +260,8 @@ def html_report(expect: dict[str, Any], junit: Path, inv: Inventory, site: str, 
     version = expect["inventory"]
     dirty = version.get("dirty")
     body = [f"<h1>Site verification: {esc(expect['site_name'])} ({esc(site)})</h1>",
+            *([f"<p class='fail'><b>NOT A HANDOVER: these results come from {esc(expect['stand_in'])}.</b></p>"]
+              if expect.get("stand_in") else []),
             f"<p class='{verdict.lower().replace(' ', '-')}'><b>{verdict}</b>: {counts['pass']} passed, {counts['fail']} failed, "
             f"{counts['error']} errors, {counts['skipped']} skipped</p>",
             "<table class='meta'>",
@@ -285,7 +274,8 @@ def html_report(expect: dict[str, Any], junit: Path, inv: Inventory, site: str, 
                + (" ..." if len(dirty) > 20 else "") if dirty else ("<br>no uncommitted changes" if dirty == [] else ""))
             + "</td></tr>",
             f"<tr><th>Render checked against</th><td>sha256 {esc(expect['render_sha256'])}</td></tr>",
-            f"<tr><th>Checked at</th><td>{esc(expect['generated'])}</td></tr>",
+            f"<tr><th>Checked at</th><td>{esc(expect['generated'])}"
+            + (f" with camkit {esc(expect['camkit'])}" if expect.get("camkit") else "") + "</td></tr>",
             f"<tr><th>Hosts</th><td>{esc(', '.join(expect['hosts']))}</td></tr></table>",
             "<h2>Checks</h2><table><tr><th>Check</th><th>Result</th><th>Finding</th></tr>"]
     for r in rows:
