@@ -68,6 +68,19 @@ class DeploySecrets:
     tls: Any = None  # Output of {"vms-tls": {"tls.crt": ..., "tls.key": ...}, "sso-tls": {...}}
     extra: Any = None  # Output of {secret name: {key: value}} for the other Secrets of SECRETS
 
+    @classmethod
+    def from_store(cls, site: SiteInputs, inventory: str | Path, store_dir: str | Path,
+                   password: bytes | None = None) -> DeploySecrets:
+        """Everything from the secrets store (`camkit.stack_secrets.deploy_secrets`), as Pulumi secrets."""
+        from camkit import pipeline
+        from camkit.secrets import Store
+        from camkit.stack_secrets import deploy_secrets
+
+        got = deploy_secrets(pipeline.load(inventory), Store.open(store_dir, password), site.site_id, site.values)
+        return cls(camera_credentials=pulumi.Output.secret(got["camera_credentials"]),
+                   relay_fingerprints=got["relay_fingerprints"],  # not secret: certificate fingerprints
+                   tls=pulumi.Output.secret(got["tls"]), extra=pulumi.Output.secret(got["extra"]))
+
 
 class SiteStack(pulumi.ComponentResource):
     """Common part of the tier components."""

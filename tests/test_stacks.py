@@ -60,17 +60,17 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def deploy(build: Path, site: str) -> dict[str, tuple[str, dict[str, Any]]]:
+def deploy(build: Path, site: str, secrets: Any = None) -> dict[str, tuple[str, dict[str, Any]]]:
     """Run the site's tier component under mocks; returns name -> (type, inputs) of its resources."""
     MOCKS.resources.clear()
     inputs = cs.SiteInputs.load(site, build / "sites" / site / "helm")
     creds = {c["credentials"]: {"user": "ck-viewer", "password": "s3cret-from-vault"}
              for s in inputs.values["vms"]["shards"] for c in s["cameras"] if "credentials" in c}
-    secrets = cs.DeploySecrets(camera_credentials=pulumi.Output.secret(creds),
-                               relay_fingerprints={"x": "0" * 64},
-                               tls=pulumi.Output.secret({"vms-tls": {"tls.crt": "CRT", "tls.key": "KEY"}}),
-                               extra=pulumi.Output.secret({"camkit-service-client": {"secret": "T"},
-                                                            "sso-service-clients": {"camkit-svc-ioc": "T"}}))
+    secrets = secrets or cs.DeploySecrets(
+        camera_credentials=pulumi.Output.secret(creds), relay_fingerprints={"x": "0" * 64},
+        tls=pulumi.Output.secret({"vms-tls": {"tls.crt": "CRT", "tls.key": "KEY"}}),
+        extra=pulumi.Output.secret({"camkit-service-client": {"secret": "T"},
+                                    "sso-service-clients": {"camkit-svc-ioc": "T"}}))
 
     @pulumi.runtime.test
     def run() -> pulumi.Output[Any]:
@@ -170,3 +170,59 @@ def test_service_client_secrets_go_where_tokens_are_fetched(build: Path) -> None
     ward = deploy(build, "hang-bac")
     assert not any(_plain(a)["metadata"]["name"] == "camkit-service-client"
                    for t, a in ward.values() if t == "kubernetes:core/v1:Secret")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A secrets store made by `camkit secrets init` for the example (a throwaway password)."""
+    import os
+    import secrets as _secrets
+    import subprocess
+
+    tmp = tmp_path_factory.mktemp("store")
+    password = _secrets.token_urlsafe(24)
+    (tmp / "pw").write_text(password + "\n")
+    env = dict(os.environ) | {"CAMKIT_VAULT_PASSWORD_FILE": str(tmp / "pw")}
+    subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "init", str(EXAMPLE), "--store", str(tmp / "s")],
+                   check=True, capture_output=True, env=env, timeout=600)
+    return tmp / "s", password.encode()
+
+
+@pytest.mark.parametrize("site", ["ioc", "hoan-kiem", "hang-bac"])
+def test_the_stack_takes_every_deploy_secret_from_the_store(build: Path, store: tuple[Path, bytes],
+                                                            site: str) -> None:
+    """No hand-built JSON: camera credentials, TLS, relay fingerprints and the other Secrets come from the vault."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from camkit.secrets import Store
+
+    inputs = cs.SiteInputs.load(site, build / "sites" / site / "helm")
+    res = deploy(build, site, cs.DeploySecrets.from_store(inputs, EXAMPLE, store[0], store[1]))
+    made = {(_plain(a)["metadata"]["namespace"], _plain(a)["metadata"]["name"]): _plain(a)
+            for t, a in res.values() if t == "kubernetes:core/v1:Secret"}
+    assert made
+    for (ns, name), sec in made.items():
+        data = sec["stringData"]
+        assert data and all(isinstance(v, str) and v for v in data.values()), f"{ns}/{name}: an empty key"
+    vms = _plain(next(a for t, a in res.values() if t == "kubernetes:helm.sh/v4:Chart" and a["name"] == "vms")["values"])
+    pulled = {c["credentials"] for s in inputs.values["vms"]["shards"] for c in s["cameras"] if "credentials" in c}
+    assert set(vms["credentials"]) == pulled
+    inv = pipeline.load(EXAMPLE)
+    assert {c["user"] for c in vms["credentials"].values()} <= {inv.city.cameras.accounts.user}
+    st = Store.open(store[0], store[1])
+    for relay in (r for s in inputs.values["vms"]["shards"] for r in s["relays"]):
+        cert = x509.load_pem_x509_certificate(st.public(f"sites/{relay['site']}/vms-tls.pem").read_bytes())
+        assert vms["relayFingerprints"][relay["site"]] == hashlib.sha256(
+            cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    # the VMS certificate answers on the site's published VMS addresses, from the city's PKI
+    cert = x509.load_pem_x509_certificate(made[("camkit-vms", "vms-tls")]["stringData"]["tls.crt"].encode())
+    sans = {str(ip) for ip in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            .get_values_for_type(x509.IPAddress)}
+    assert sans == set(pipeline.plan(inv).vms_addresses(site)) and "issuing CA" in cert.issuer.rfc4514_string()
+    if site == "ioc":
+        assert {("camkit-sso", n) for n in ("sso-tls", "keycloak-db", "keycloak-admin", "sso-service-clients")} <= set(made)
+    if site == "hoan-kiem":
+        assert made[("camkit-vms", "city-backup-credentials")]["stringData"]["AWS_ACCESS_KEY_ID"].startswith("CK")

@@ -701,6 +701,10 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
         with stages() as stage:
             stage("generating missing secrets")
             created = pki.ensure_all()
+            created = pki.ensure_services()
+            from camkit.stack_secrets import ensure_deploy_secrets
+
+            created += ensure_deploy_secrets(inv, st)
             from camkit.wireguard import ensure_keys
 
             created += ensure_keys(inv, plan, st)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -107,6 +107,28 @@ def _crl(issuer: Issuer, revoked: list[int]) -> bytes:
     return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
+SERVICE_TLS_KEY = "service_tls_keys"  # in the site's vault: Secret name (vms-tls, sso-tls) -> private key (PEM)
+
+
+def service_cert_path(site: str, secret: str) -> str:
+    """Where the store keeps a site's service certificate and its issuing CA (public: `Store.public`)."""
+    return f"sites/{site}/{secret}.pem"
+
+
+def service_certificates(inv: Inventory, plan: Plan, topo: Any) -> dict[str, dict[str, list[str]]]:
+    """site -> the TLS Secret of each service it publishes -> the planned addresses it answers on: `vms-tls`
+    (every VMS shard's published address), `sso-tls` (the SSO site's ingress)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for sid in inv.sites:
+        services = plan.services(sid)
+        vms = sorted(plan.vms_addresses(sid))
+        if vms:
+            out.setdefault(sid, {})["vms-tls"] = vms
+        if sid == topo.sso_site and services.get("ingress"):
+            out.setdefault(sid, {})["sso-tls"] = [services["ingress"]]
+    return out
+
+
 def radius_area(inv: Inventory) -> dict[str, list[str]]:
     """RADIUS site -> the sites whose switches it serves (the topology's rule)."""
     from camkit.topology import Topology
@@ -179,6 +201,29 @@ class Pki:
                 for cam in self.inv.cameras_by_site[sid]:
                     if cam.dot1x == "eap-tls" and (camera_filter is None or camera_filter(cam)):
                         self._camera_cert(sid, cam.id, issuer, replace=False)
+        return self.created
+
+    def ensure_services(self) -> list[str]:
+        """The TLS certificates of the services each site publishes (`service_certificates`): signed by the
+        issuing CA of the site's RADIUS area (its own where it has none), the key in the site's vault
+        (`service_tls_keys`), the certificate public (`sites/<site>/<secret>.pem`: the relays and the private
+        publishers pin it). Never replaced once made."""
+        from camkit.topology import Topology
+
+        topo = Topology.of(self.inv)
+        for sid, wanted in service_certificates(self.inv, self.plan, topo).items():
+            keys = self.store.doc(sid).setdefault(SERVICE_TLS_KEY, {})
+            for secret, ips in wanted.items():
+                if secret in keys:
+                    continue
+                issuer = self.issuing(topo.radius_site(sid) or sid)
+                key = _key()
+                name = f"{secret.removesuffix('-tls')}.{sid}.{self.city}.camkit"
+                cert = _leaf(name, self.city, key, issuer, True, [name], ips)
+                keys[secret] = _pem_key(key)
+                self.store._dirty.add(sid)
+                self.store.write_public(service_cert_path(sid, secret), _pem(cert) + _pem(issuer.cert))
+                self.created.append(f"{secret} certificate {sid}")
         return self.created
 
     def _server_cert(self, rsite: str, host: str, issuer: Issuer, replace: bool) -> None:
