@@ -26,7 +26,8 @@ from camkit.model import SiteKind
 from camkit.pki import SERVICE_TLS_KEY, service_cert_path
 from camkit.secrets import SERVICE_CLIENT_KEY, Store, random_secret
 
-DEPLOY_KEY = "deploy_secrets"  # in the site's vault: Secret name -> {key: value}
+DEPLOY_KEY = "deploy_secrets"  # in the site's vault: Secret name -> {key: value} (only what is secret)
+LOGINS = {"keycloak-db": "keycloak", "keycloak-admin": "camkit-admin"}  # Secret -> its user name (not secret)
 
 
 def ensure_deploy_secrets(inv: Inventory, store: Store) -> list[str]:
@@ -39,7 +40,7 @@ def ensure_deploy_secrets(inv: Inventory, store: Store) -> list[str]:
     topo = Topology.of(inv)
     want: dict[str, dict[str, dict[str, str]]] = {}
     if topo.sso_site:
-        want[topo.sso_site] = {"keycloak-db": {"username": "keycloak"}, "keycloak-admin": {"username": "camkit-admin"}}
+        want[topo.sso_site] = {name: {} for name in LOGINS}
     if inv.city.tiers.tier2.backup_to_city:
         for s in inv.sites.values():
             if s.tier == 2 and s.kind is not SiteKind.private_system:
@@ -101,5 +102,6 @@ def deploy_secrets(inv: Inventory, store: Store, sid: str, values: dict[str, dic
                 raise _missing(f"SSO service client secret of {unit}", str(store.root / f"{unit}.vault.yml"))
             clients[c["id"]] = secret
         out["extra"]["sso-service-clients"] = clients
-    out["extra"].update(store.get(sid, DEPLOY_KEY) or {})
+    for name, keys in (store.get(sid, DEPLOY_KEY) or {}).items():
+        out["extra"][name] = ({"username": LOGINS[name]} if name in LOGINS else {}) | keys
     return out
