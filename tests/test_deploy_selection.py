@@ -154,3 +154,52 @@ def test_a_hanoi_district_deployment_holds_only_its_area() -> None:
     owners = {inv.sites[s].hostname(v.name): s for s in inv.sites for v in inv.sites[s].servers}
     assert {owners[h] for h in groups["servers"]} == area | set(sel.shared)
     assert all(a.scope in sel for _, a in result.artifacts.values() if a.scope != "city")
+
+
+def test_the_switch_play_fills_each_switch_from_the_vault_and_says_how_to_load_the_others(
+        cli: Callable[..., Result], tmp_path: Path) -> None:
+    """No switch runs here: the play's fill is byte-compared, and its push stops where no collection drives the
+    switch (Huawei VRP, Aruba CX) with the manual route; a Cisco push needs the switch (network_cli)."""
+    import secrets as _secrets
+
+    from camkit.render.switches import SECRET
+    from camkit.secrets import SWITCH_SECRETS_KEY, Store
+
+    assert cli("render", EXAMPLE, "--site", "hoan-kiem", "--with-children", "--out", tmp_path / "b").exit_code == 0
+    (tmp_path / "pw").write_text(_secrets.token_urlsafe(24) + "\n")
+    env = ansible_env(tmp_path) | {"CAMKIT_VAULT_PASSWORD_FILE": str(tmp_path / "pw"),
+                                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "init", str(EXAMPLE), "--store", str(tmp_path / "s")],
+                   check=True, capture_output=True, env=env, timeout=600)
+    exe = str(Path(sys.executable).parent / "ansible-playbook")
+    base = [exe, "-i", str(tmp_path / "b" / "example" / "ansible" / "hosts.yml"), "playbooks/switches.yml",
+            "-e", f"camkit_inventory={EXAMPLE}", "-e", f"camkit_secrets_store={tmp_path / 's'}"]
+    filled = tmp_path / "filled"
+    res = subprocess.run(base + ["-e", "camkit_switch_push=false", "-e", f"camkit_switch_filled_dir={filled}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    store = Store.open(tmp_path / "s", (tmp_path / "pw").read_text().strip().encode())
+    inv = pipeline.load(EXAMPLE)
+    switches = {s.hostname(sw.id): s.id for s in inv.sites.values() for sw in s.switches
+                if s.id in {"hoan-kiem", *inv.descendants("hoan-kiem")}}
+    assert {p.stem for p in filled.iterdir()} == set(switches)
+    for host, sid in switches.items():
+        rendered = (tmp_path / "b" / "example" / "sites" / sid / "switches" / f"{host}.cfg").read_text()
+        secret = store.doc(sid)[SWITCH_SECRETS_KEY][host]
+        got = filled / f"{host}.cfg"
+        assert got.read_text() == rendered.replace(SECRET, secret) and SECRET in rendered
+        assert got.stat().st_mode & 0o777 == 0o600
+    assert secret not in res.stdout + res.stderr
+    # pushing: the switches no collection drives stop with the manual route, and nothing filled is left behind
+    res = subprocess.run(base + ["--check", "--diff", "--limit", "hang-bac-sw1"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    dialect = next(sw.dialect.value for sw in inv.sites["hang-bac"].switches)
+    assert res.returncode != 0 and f"hang-bac-sw1 ({dialect}): no maintained Ansible collection" in res.stdout
+    assert "camkit secrets fill-switch" in res.stdout
+    assert not list(Path(tempfile_dir()).glob("camkit-switch-*"))
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()

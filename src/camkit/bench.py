@@ -116,7 +116,7 @@ def radius(inventory: Path, requests: int = 200) -> dict[str, float | int | str]
     from camkit.model import NetworkRole
     from camkit.pki import Pki, radius_area
     from camkit.radius_install import install
-    from camkit.secrets import Store
+    from camkit.secrets import SWITCH_SECRETS_KEY, Store
 
     inv = pipeline.load(inventory)
     plan = pipeline.plan(inv)
@@ -142,7 +142,7 @@ def radius(inventory: Path, requests: int = 200) -> dict[str, float | int | str]
         sw_site = probe_cam.site
         sw_host = inv.sites[sw_site].hostname(probe_cam.switch or "")
         sw_ip = plan.assignments[(NetworkRole.management, sw_host)].ip
-        secret = store.doc(sw_site)["switch_radius_secrets"][sw_host]
+        secret = store.doc(sw_site)[SWITCH_SECRETS_KEY][sw_host]
         for cmd in (["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"],
                     ["ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "lo"],
                     ["ip", "-n", ns, "addr", "add", f"{sw_ip}/32", "dev", "lo"]):

@@ -802,6 +802,27 @@ def secrets_bootstrap(inventory: Path, store: Path | None, camera: str | None, m
     out.print(f"bootstrap login stored for {scope[:-1]} {key}")
 
 
+@secrets_group.command("fill-switch")
+@inventory_arg
+@click.argument("host")
+@store_opt
+@click.option("--build", "build_root", type=click.Path(path_type=Path), default=Path("build"), show_default=True)
+@click.option("--dest", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="where to write the filled configuration (mode 600)")
+def secrets_fill_switch(inventory: Path, host: str, store: Path | None, build_root: Path, dest: Path) -> None:
+    """Write HOST's rendered switch configuration with its RADIUS secret from the store (playbooks/switches.yml,
+    or a manual load)."""
+    from camkit import switch_install
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        switch_install.write(inv, Store.open(_store_dir(store, inv.city.id)), build_root, host, dest)
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"filled {host} into {dest}")
+
+
 @secrets_group.command("install-radius")
 @inventory_arg
 @click.argument("host")

@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
 from camkit.model import Camera, NetworkRole, ServerRole
-from camkit.secrets import Store, random_secret
+from camkit.secrets import SWITCH_SECRETS_KEY, Store, random_secret
 
 ROOT_DAYS, ISSUING_DAYS, SERVER_DAYS, CLIENT_DAYS, CRL_DAYS = 7300, 3650, 825, 1825, 365
 ROOT_DOC = "root-ca"
@@ -193,7 +193,7 @@ class Pki:
             for sid in served:
                 for sw in self.inv.sites[sid].switches:
                     host = self.inv.sites[sid].hostname(sw.id)
-                    keys = self.store.doc(sid).setdefault("switch_radius_secrets", {})
+                    keys = self.store.doc(sid).setdefault(SWITCH_SECRETS_KEY, {})
                     if host not in keys:
                         keys[host] = random_secret()
                         self.store._dirty.add(sid)
@@ -267,7 +267,7 @@ class Pki:
 
     def rotate_switch_secret(self, host: str) -> None:
         sid, _ = _switch_site(self.inv, host)
-        self.store.doc(sid).setdefault("switch_radius_secrets", {})[host] = random_secret()
+        self.store.doc(sid).setdefault(SWITCH_SECRETS_KEY, {})[host] = random_secret()
         self.store._dirty.add(sid)
 
 

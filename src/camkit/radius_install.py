@@ -16,7 +16,7 @@ from pathlib import Path
 from camkit.diagnostics import Diagnostic, InventoryError, Position
 from camkit.loader import Inventory
 from camkit.pki import radius_area
-from camkit.secrets import Store
+from camkit.secrets import SWITCH_SECRETS_KEY, Store
 
 
 def install(inv: Inventory, store: Store, rendered: Path, host: str, dest: Path, *, run_as_root: bool = False,
@@ -72,7 +72,7 @@ def _build(inv: Inventory, store: Store, rendered: Path, host: str, dest: Path, 
     secrets.mkdir()
     os.chmod(secrets, 0o700)
     for served in area:
-        for sw_host, secret in sorted(store.doc(served).get("switch_radius_secrets", {}).items()):
+        for sw_host, secret in sorted(store.doc(served).get(SWITCH_SECRETS_KEY, {}).items()):
             f = secrets / f"{sw_host}.conf"
             f.write_text(f'secret = "{secret}"\n')
             os.chmod(f, 0o600)

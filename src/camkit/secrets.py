@@ -137,6 +137,7 @@ class Store:
 
 
 SERVICE_CLIENT_KEY = "sso_service_client_secret"
+SWITCH_SECRETS_KEY = "switch_radius_secrets"  # in a site's vault: switch host -> its RADIUS shared secret
 
 
 def ensure_service_clients(site_ids: list[str], store: Store) -> list[str]:

@@ -180,11 +180,11 @@ def _radius(inv: Inventory, plan: Plan, site: str, host: str, server_ip: str, ta
 def prepare_probes(expect: dict[str, Any], store_dir: Path) -> None:
     """Give each switch stand-in its route to the RADIUS server and its shared secret (mode 600)."""
     from camkit.rig import podman
-    from camkit.secrets import Store
+    from camkit.secrets import SWITCH_SECRETS_KEY, Store
 
     store = Store.open(store_dir)
     for p in expect["probes"]:
-        secret = store.doc(p["site"]).get("switch_radius_secrets", {}).get(p["switch"])
+        secret = store.doc(p["site"]).get(SWITCH_SECRETS_KEY, {}).get(p["switch"])
         if secret is None:
             raise RuntimeError(f"the secrets store has no RADIUS secret for {p['switch']}: run `camkit secrets init`")
         if p["route"]:  # the stand-in reaches the server's address through the server's management address
