@@ -203,3 +203,48 @@ def tempfile_dir() -> str:
     import tempfile
 
     return tempfile.gettempdir()
+
+
+def test_a_contractors_export_holds_only_its_district_and_no_ca_key(cli: Callable[..., Result], tmp_path: Path) -> None:
+    import secrets as _secrets
+
+    from camkit.diagnostics import InventoryError
+    from camkit.secrets import Store
+
+    (tmp_path / "pw").write_text(_secrets.token_urlsafe(24) + "\n")
+    env = dict(os.environ) | {"CAMKIT_VAULT_PASSWORD_FILE": str(tmp_path / "pw")}
+    subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "init", str(EXAMPLE), "--store", str(tmp_path / "s")],
+                   check=True, capture_output=True, env=env, timeout=600)
+    kit, kit_pw = tmp_path / "kit", tmp_path / "kit.password"
+    res = subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "export", str(EXAMPLE), "--site", "hoan-kiem",
+                          "--with-children", "--store", str(tmp_path / "s"), "--dest", str(kit),
+                          "--password-file", str(kit_pw)], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert kit_pw.stat().st_mode & 0o777 == 0o600
+    inv = pipeline.load(EXAMPLE)
+    area = {"hoan-kiem", *inv.descendants("hoan-kiem")}
+    assert {p.name.removesuffix(".vault.yml") for p in kit.glob("*.vault.yml")} == area
+    city = Store.open(tmp_path / "s", (tmp_path / "pw").read_text().strip().encode())
+    mine = Store.open(kit, kit_pw.read_text().strip().encode())
+    for sid in area:
+        doc = mine.doc(sid)
+        assert "issuing_ca_key" not in doc and doc == {k: v for k, v in city.doc(sid).items() if k != "issuing_ca_key"}
+    # the kit's password opens no file of the city's store: not another district, not the root CA
+    other = Store.open(tmp_path / "s", kit_pw.read_text().strip().encode())
+    for name in ("ioc", "police", "so-gtvt", "root-ca", "hoan-kiem"):
+        with pytest.raises(InventoryError, match="cannot decrypt"):
+            other.doc(name)
+    assert not any("PRIVATE KEY" in p.read_text() for p in (kit / "public").rglob("*.pem"))
+    # the kit is a working store for the district: its RADIUS server installs from it alone
+    assert cli("render", EXAMPLE, "--site", "hoan-kiem", "--with-children", "--out", tmp_path / "b").exit_code == 0
+    res = subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "install-radius", str(EXAMPLE),
+                          "hoan-kiem-radius1", "--store", str(kit), "--build", str(tmp_path / "b"),
+                          "--dest", str(tmp_path / "raddb")], capture_output=True, text=True, timeout=600,
+                         env=env | {"CAMKIT_VAULT_PASSWORD_FILE": str(kit_pw)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "raddb" / "certs").is_dir()
+    # an export never overwrites: the same destination again is refused
+    again = subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "export", str(EXAMPLE), "--site", "ioc",
+                            "--store", str(tmp_path / "s"), "--dest", str(kit), "--password-file",
+                            str(tmp_path / "p2")], capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 2 and "the destination exists" in again.stderr and not (tmp_path / "p2").exists()

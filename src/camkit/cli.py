@@ -802,6 +802,34 @@ def secrets_bootstrap(inventory: Path, store: Path | None, camera: str | None, m
     out.print(f"bootstrap login stored for {scope[:-1]} {key}")
 
 
+@secrets_group.command("export")
+@inventory_arg
+@site_selection
+@store_opt
+@click.option("--dest", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="the new store to write (must not exist)")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="where to write the kit's new vault password (must not exist; mode 600)")
+def secrets_export(inventory: Path, sites: tuple[str, ...], with_children: bool, store: Path | None, dest: Path,
+                   password_file: Path) -> None:
+    """A contractor's kit: the secrets deploying these sites needs, under a new password, no CA key and no other
+    site's secrets (camkit.secrets_export)."""
+    from camkit.secrets import Store
+    from camkit.secrets_export import export
+
+    try:
+        inv = pipeline.load(inventory)
+        if not sites:
+            raise UsageProblem([Diagnostic(Position("--site"), "name the site(s) to export",
+                                           "--site X [--with-children]")])
+        selection = _selection(inv, sites, with_children)
+        written = export(inv, Store.open(_store_dir(store, inv.city.id)), selection.sites, dest, password_file)
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"exported {', '.join(sorted(selection.sites))}: {len(written)} vault files in {escape(str(dest))}; "
+              f"its password is in {escape(str(password_file))} (hand it over separately)", highlight=False)
+
+
 @secrets_group.command("fill-switch")
 @inventory_arg
 @click.argument("host")
