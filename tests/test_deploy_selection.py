@@ -248,3 +248,44 @@ def test_a_contractors_export_holds_only_its_district_and_no_ca_key(cli: Callabl
                             "--store", str(tmp_path / "s"), "--dest", str(kit), "--password-file",
                             str(tmp_path / "p2")], capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 2 and "the destination exists" in again.stderr and not (tmp_path / "p2").exists()
+
+
+def test_the_ca_keys_are_under_their_own_offline_password(cli: Callable[..., Result], tmp_path: Path) -> None:
+    import secrets as _secrets
+
+    from camkit.diagnostics import InventoryError
+    from camkit.secrets import Store, ca_doc
+
+    (tmp_path / "pw").write_text(_secrets.token_urlsafe(24) + "\n")
+    (tmp_path / "ca-pw").write_text(_secrets.token_urlsafe(24) + "\n")
+    env = dict(os.environ) | {"CAMKIT_VAULT_PASSWORD_FILE": str(tmp_path / "pw")}
+    env.pop("CAMKIT_CA_PASSWORD_FILE", None)
+    init = [sys.executable, "-m", "camkit.cli", "secrets", "init", str(EXAMPLE), "--store", str(tmp_path / "s")]
+    subprocess.run(init, check=True, capture_output=True, timeout=600,
+                   env=env | {"CAMKIT_CA_PASSWORD_FILE": str(tmp_path / "ca-pw")})
+    vault_pw = (tmp_path / "pw").read_text().strip().encode()
+    daily = Store.open(tmp_path / "s", vault_pw)  # what a deployment holds: no CA password
+    assert daily.ca_password is None
+    cas = sorted(p.name for p in (tmp_path / "s").glob("*.vault.yml") if p.name.startswith(("ca.", "root-ca.")))
+    assert "root-ca.vault.yml" in cas and f"{ca_doc('hoan-kiem')}.vault.yml" in cas
+    for name in (n.removesuffix(".vault.yml") for n in cas):
+        with pytest.raises(InventoryError, match="CA password"):
+            daily.doc(name)
+    for p in (tmp_path / "s").glob("*.vault.yml"):
+        if not p.name.startswith(("ca.", "root-ca.", "camera-bootstrap.")):
+            assert "issuing_ca_key" not in daily.doc(p.name.removesuffix(".vault.yml")), p.name
+    # a deployment runs without it: the RADIUS server installs from the store with the vault password only
+    assert cli("render", EXAMPLE, "--site", "hoan-kiem", "--out", tmp_path / "b").exit_code == 0
+    res = subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "install-radius", str(EXAMPLE),
+                          "hoan-kiem-radius1", "--store", str(tmp_path / "s"), "--build", str(tmp_path / "b"),
+                          "--dest", str(tmp_path / "raddb")], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # signing needs it: a new camera certificate without the CA password is refused, naming it
+    cam = next(c.id for c in pipeline.load(EXAMPLE).cameras if c.dot1x == "eap-tls")
+    res = subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "rotate", str(EXAMPLE), "--store",
+                          str(tmp_path / "s"), "--camera", cam], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 2 and "CAMKIT_CA_PASSWORD_FILE" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "camkit.cli", "secrets", "rotate", str(EXAMPLE), "--store",
+                          str(tmp_path / "s"), "--camera", cam], capture_output=True, text=True, timeout=600,
+                         env=env | {"CAMKIT_CA_PASSWORD_FILE": str(tmp_path / "ca-pw")})
+    assert res.returncode == 0, res.stdout + res.stderr

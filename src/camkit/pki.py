@@ -22,10 +22,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from camkit.ipplan import Plan
 from camkit.loader import Inventory
 from camkit.model import Camera, NetworkRole, ServerRole
-from camkit.secrets import SWITCH_SECRETS_KEY, Store, random_secret
+from camkit.secrets import ROOT_CA_DOC, SWITCH_SECRETS_KEY, Store, ca_doc, random_secret
 
 ROOT_DAYS, ISSUING_DAYS, SERVER_DAYS, CLIENT_DAYS, CRL_DAYS = 7300, 3650, 825, 1825, 365
-ROOT_DOC = "root-ca"
+ROOT_DOC = ROOT_CA_DOC
 
 
 def _now() -> dt.datetime:
@@ -160,12 +160,12 @@ class Pki:
         return Issuer(cert, _load_key(pem))
 
     def issuing(self, site: str) -> Issuer:
-        pem = self.store.get(site, "issuing_ca_key")
+        pem = self.store.get(ca_doc(site), "key") or self.store.get(site, "issuing_ca_key")  # (stores before ca.*)
         if pem is None:
             root = self.root()
             key = _key()
             cert = _ca_cert(_name(f"camkit {self.city} {site} issuing CA", self.city), key, root, ISSUING_DAYS, 0)
-            self.store.put(site, "issuing_ca_key", _pem_key(key))
+            self.store.put(ca_doc(site), "key", _pem_key(key))
             self.store.put(site, "revoked", [])
             self.store.write_public(f"sites/{site}/issuing-ca.pem", _pem(cert))
             issuer = Issuer(cert, key)

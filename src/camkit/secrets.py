@@ -1,14 +1,16 @@
 """The secrets store: generated secrets and private keys, encrypted in Ansible Vault format.
 
 Layout of a store (default `secrets/<city id>/`, never inside the inventory or the build tree):
-    root-ca.vault.yml         the root CA key (offline: only `camkit secrets init/rotate` open it)
-    <site>.vault.yml          per site: issuing CA key, RADIUS server keys, switch RADIUS secrets,
+    root-ca.vault.yml         the root CA key         } under the CA password (CAMKIT_CA_PASSWORD_FILE, kept
+    ca.<site>.vault.yml       a site's issuing CA key } offline: only `camkit secrets init/rotate` need it)
+    <site>.vault.yml          per site: RADIUS server keys, switch RADIUS secrets,
                               camera client keys, camera account passwords (camkit.cameras.accounts);
                               an Ansible Vault file (`ansible-vault view` works)
     camera-bootstrap.vault.yml  factory logins of cameras not hardened yet (`camkit secrets bootstrap`)
     public/                   certificates and CRLs: public, unencrypted
 
-The vault password comes from CAMKIT_VAULT_PASSWORD_FILE (a file) or CAMKIT_VAULT_PASSWORD.
+The vault password comes from CAMKIT_VAULT_PASSWORD_FILE (a file) or CAMKIT_VAULT_PASSWORD; the CA keys' password
+from CAMKIT_CA_PASSWORD_FILE (without it the CA vaults use the vault password, as stores made before did).
 Secrets are generated once and reused; `rotate` replaces them explicitly.
 """
 
@@ -45,6 +47,35 @@ def vault_password() -> bytes:
     return text.encode()
 
 
+CA_PASSWORD_ENV = "CAMKIT_CA_PASSWORD_FILE"
+ROOT_CA_DOC = "root-ca"
+
+
+def ca_doc(site: str) -> str:
+    """The vault of a site's issuing CA key (a site id has no '.': never a site's own vault)."""
+    return f"ca.{site}"
+
+
+def is_ca_doc(name: str) -> bool:
+    return name == ROOT_CA_DOC or name.startswith("ca.")
+
+
+def ca_password() -> bytes | None:
+    """The CA keys' offline password, when CAMKIT_CA_PASSWORD_FILE names one."""
+    path = os.environ.get(CA_PASSWORD_ENV)
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text("utf-8").strip()
+    except OSError as exc:
+        raise InventoryError([Diagnostic(Position(path), f"cannot read the CA password file: {exc.strerror}",
+                                         f"point {CA_PASSWORD_ENV} at a readable file")]) from exc
+    if not text:
+        raise InventoryError([Diagnostic(Position(path), "the CA password file is empty",
+                                         "write the CA keys' password in it")])
+    return text.encode()
+
+
 def _vault(password: bytes) -> Any:
     from ansible.parsing.vault import VaultLib, VaultSecret
 
@@ -61,6 +92,7 @@ class Store:
 
     root: Path
     password: bytes
+    ca_password: bytes | None = None  # the CA vaults' password (None: the vault password)
     _data: dict[str, dict[str, Any]] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
 
@@ -76,7 +108,10 @@ class Store:
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
         (root / "public").mkdir(exist_ok=True)
-        return cls(root, password if password is not None else vault_password())
+        return cls(root, password if password is not None else vault_password(), ca_password())
+
+    def _password(self, name: str) -> bytes:
+        return self.ca_password if is_ca_doc(name) and self.ca_password is not None else self.password
 
     def _path(self, name: str) -> Path:
         return self.root / f"{name}.vault.yml"
@@ -88,10 +123,12 @@ class Store:
                 from ansible.errors import AnsibleError
 
                 try:
-                    plain = _vault(self.password).decrypt(path.read_bytes())
+                    plain = _vault(self._password(name)).decrypt(path.read_bytes())
                 except AnsibleError as exc:
+                    which = (f"the CA password ({CA_PASSWORD_ENV})" if is_ca_doc(name)
+                             else "the vault password (CAMKIT_VAULT_PASSWORD_FILE)")
                     raise InventoryError([Diagnostic(Position(str(path)), "cannot decrypt the secrets store file",
-                                                     "wrong vault password (CAMKIT_VAULT_PASSWORD_FILE)?")]) from exc
+                                                     f"wrong or missing {which}?")]) from exc
                 self._data[name] = yaml.safe_load(plain) or {}
             else:
                 self._data[name] = {}
@@ -122,13 +159,12 @@ class Store:
             tmp.replace(path)
 
     def save(self) -> list[str]:
-        vault = _vault(self.password)
         written = []
         for name in sorted(self._dirty):
             plain = yaml.safe_dump(self._data[name], sort_keys=True, allow_unicode=True)
             path = self._path(name)
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(vault.encrypt(plain.encode()))
+            tmp.write_bytes(_vault(self._password(name)).encrypt(plain.encode()))
             os.chmod(tmp, 0o600)
             tmp.replace(path)
             written.append(path.name)
