@@ -107,3 +107,12 @@ def test_the_report_says_when_the_inventory_tree_was_dirty(inventory: Path, tmp_
     assert "uncommitted changes to 2 file(s)" in page and "sites/hang-bac.yml" in page
     expect["inventory"] = {"path": str(inventory), **clean}
     assert "no uncommitted changes" in html_report(expect, junit, pipeline.load(EXAMPLE), "hang-bac")
+
+
+def test_the_inventory_version_without_git_is_its_content_hash(inventory: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A site server that runs the camera applier has no git: the version is the content hash alone."""
+    from camkit.provenance import inventory_version
+
+    monkeypatch.setenv("PATH", str(inventory))  # no git on this PATH
+    v = inventory_version(inventory)
+    assert set(v) == {"content_sha256"} and len(v["content_sha256"]) == 64

@@ -20,14 +20,22 @@ def inventory_version(root: Path) -> dict[str, Any]:
     for p in sorted(q for q in root.rglob("*") if q.is_file()):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     out: dict[str, Any] = {"content_sha256": h.hexdigest()}
-    git = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", "."], capture_output=True, text=True)
-    if git.returncode == 0 and git.stdout.strip():
-        out["git_commit"] = git.stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", "."],
-                                capture_output=True, text=True)
-        if status.returncode == 0:
-            out["dirty"] = sorted(line[3:] for line in status.stdout.splitlines() if line.strip())
+    git = _git(root, "log", "-1", "--format=%H", "--", ".")
+    if git is not None and git.strip():
+        out["git_commit"] = git.strip()
+        status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", ".")
+        if status is not None:
+            out["dirty"] = sorted(line[3:] for line in status.splitlines() if line.strip())
     return out
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """git's output, or None where there is no git (a site server) or no repository."""
+    try:
+        res = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout if res.returncode == 0 else None
 
 
 def camkit_version() -> str:
