@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import json
@@ -105,23 +106,18 @@ class Target:
     pin: str | None = None  # sha256 (hex) of the HTTPS certificate camkit pinned (None: never contacted over HTTPS)
 
 
+@functools.cache
 def _first_contact_tls() -> ssl.SSLContext:
-    """Nothing to verify against yet (the answer becomes the pin); no CA store loaded (that costs ~25 ms)."""
+    """Made once per process. Nothing to verify against yet (the answer becomes the pin); no CA store loaded (that costs ~25 ms)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
-_FIRST_CONTACT: ssl.SSLContext | None = None
-
-
 async def peer_fingerprint(host: str, port: int, timeout: float) -> str:
     """sha256 (hex) of the DER certificate a TLS server presents (trust on first use: the caller pins it)."""
-    global _FIRST_CONTACT
-    if _FIRST_CONTACT is None:
-        _FIRST_CONTACT = _first_contact_tls()
-    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=_FIRST_CONTACT), timeout)
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=_first_contact_tls()), timeout)
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:

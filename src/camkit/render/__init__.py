@@ -58,6 +58,11 @@ class Selection:
     def __contains__(self, sid: object) -> bool:
         return sid in self.sites
 
+    def keeps(self, scope: str, deploys: bool) -> bool:
+        """Whether an artifact of `scope` belongs to this selection's render: its sites' files, and the city-wide
+        files of a family a deployment reads (`Renderer.deploys`)."""
+        return scope in self.sites or (scope == CITY_SCOPE and deploys)
+
     @classmethod
     def of(cls, inv: Inventory, sites: Iterable[str], with_children: bool = False) -> "Selection":
         from camkit.diagnostics import suggest
@@ -73,8 +78,8 @@ class Selection:
                 chosen.update(inv.descendants(sid))
         topo = Topology.of(inv)
         shared = {r for sid in chosen if inv.sites[sid].switches and (r := topo.radius_site(sid))} - chosen
-        order = list(inv.sites)
-        return cls(tuple(sorted(chosen, key=order.index)), tuple(sorted(shared, key=order.index)))
+        order = {sid: i for i, sid in enumerate(inv.sites)}
+        return cls(tuple(sorted(chosen, key=order.__getitem__)), tuple(sorted(shared, key=order.__getitem__)))
 
 
 @dataclass
@@ -175,7 +180,7 @@ class RenderResult:
             return False
         if self.selection is None:
             return True
-        return scope in self.selection or (scope == CITY_SCOPE and registry()[family].deploys)
+        return self.selection.keeps(scope, registry()[family].deploys)
 
 
 def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None,
@@ -205,7 +210,7 @@ def render(inv: Inventory, plan: Plan, families: Iterable[str] | None = None,
 def _render_family(ctx: RenderContext, renderer: type[Renderer]) -> list[Artifact]:
     sel = ctx.selection
     return [a for a in renderer().render(ctx)
-            if sel is None or a.scope in sel or (a.scope == CITY_SCOPE and renderer.deploys)]
+            if sel is None or sel.keeps(a.scope, renderer.deploys)]
 
 
 def _groups(chosen: list[str], table: dict[str, type[Renderer]], selection: Selection | None,
