@@ -21,11 +21,12 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_kubernetes as k8s
 
+from camkit.k8s import NAMESPACES, OWNED_NAMESPACES, POD_SECURITY_LABELS
+
 CHARTS = Path(__file__).resolve().parent.parent / "charts"
-NAMESPACES = {"vms": "camkit-vms", "archive": "camkit-vms", "iva": "camkit-iva", "monitoring": "camkit-monitoring",
-              "sso": "camkit-sso", "storage": "rook-ceph"}
-# namespaces this stack owns (rook-ceph belongs to the Rook operator's release)
-OWNED = ("camkit-vms", "camkit-iva", "camkit-monitoring", "camkit-sso")
+# where each chart goes, the namespaces this stack owns (rook-ceph belongs to the Rook operator's release) and
+# their Pod Security labels: camkit's, which `camkit verify --kubeconfig` checks on the cluster
+OWNED = OWNED_NAMESPACES
 # Secrets the charts name: (namespace, name, keys, chart that needs it)
 SECRETS = [
     ("camkit-vms", "vms-tls", ("tls.crt", "tls.key"), "vms"),
@@ -104,10 +105,7 @@ class SiteStack(pulumi.ComponentResource):
         self.namespaces = {
             ns: k8s.core.v1.Namespace(f"{name}-{ns}", metadata={
                 "name": ns,
-                "labels": {"pod-security.kubernetes.io/enforce": "restricted",
-                           "pod-security.kubernetes.io/enforce-version": "latest",
-                           "pod-security.kubernetes.io/audit": "restricted",
-                           "pod-security.kubernetes.io/warn": "restricted",
+                "labels": {**POD_SECURITY_LABELS,
                            "app.kubernetes.io/part-of": "camkit", "camkit.io/site": site.site_id}}, opts=child)
             for ns in used}
         self.rbac(name, site, child)

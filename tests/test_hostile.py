@@ -283,3 +283,16 @@ after=$(cd disk && find . -type f -exec sha256sum {{}} + | sort)
     assert "rc=73" in res.stdout and "intact" in res.stdout, (res.stdout, res.stderr)
     assert words in res.stderr and "Traceback" not in res.stderr, res.stderr
     assert "disk/" in res.stderr, res.stderr  # names the path
+
+
+def test_a_missing_program_is_exit_69_naming_it_not_an_output_problem(tmp_path: Path) -> None:
+    """verify lists the generated ruleset with `unshare` + `nft`: with neither on PATH it names the program."""
+    import sys
+
+    (tmp_path / "empty").mkdir()
+    res = subprocess.run([sys.executable, "-c", "from camkit.cli import run; run()", "verify", str(EXAMPLE), "--site",
+                          "hang-trong", "--out", str(tmp_path / "v")], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env=dict(os.environ, PATH=str(tmp_path / "empty")))
+    assert res.returncode == 69, res.stderr
+    assert "cannot run unshare: No such file or directory" in res.stderr and "outputs go to" not in res.stderr
+    assert "Traceback" not in res.stderr

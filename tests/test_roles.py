@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -105,3 +106,6 @@ def test_molecule(role: Path, tmp_path: Path) -> None:
     if role.name == "camera_hardening":  # what the cameras reported over GetStreamUri comes back to commit
         lock = (work / "results" / "hoan-kiem" / "streams.lock.csv").read_text()
         assert "hk-c04,/axis-media/media.amp,onvif,prof-main," in lock and "ht-c01,/simulated/main," in lock
+        # the results come back where `camkit handover` reads them (<results>/cameras/<site>/audit/)
+        audit = json.loads((work / "results" / "hoan-kiem" / "audit" / "audit.json").read_text())
+        assert (work / "results" / "hoan-kiem" / "apply" / "apply.json").exists() and audit["cameras"]

@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -39,8 +39,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteRig]:
         SiteRig.down()
 
 
-def verify(rig: SiteRig, site: str, tag: str) -> tuple[int, dict[str, dict[str, str]], str]:
-    out = rig.work / "verify" / f"{site}-{tag}"
+def verify(rig: SiteRig, site: str, tag: str, out: Path | None = None) -> tuple[int, dict[str, dict[str, str]], str]:
+    out = out or rig.work / "verify" / f"{site}-{tag}"
     res = subprocess.run([sys.executable, "-m", "camkit.cli", "verify", str(EXAMPLE), "--site", site, "--hosts", "podman",
                           "--store", str(rig.store), "--out", str(out)], env=rig.env(), capture_output=True, text=True,
                          timeout=600)
@@ -78,6 +78,37 @@ def test_verify_passes_on_the_converged_site(rig: SiteRig, site: str) -> None:
         assert rows["test_radius_refuses_an_unknown_mac[hoan-kiem-radius1]"]["status"] == "pass"
     assert "PASS" in report and "render checked against" in report.lower()
     assert "NOT A HANDOVER: these results come from the site rig&#x27;s podman containers" in report  # HTML-escaped
+
+
+def test_handover_collects_the_rig_verify_and_never_reads_as_a_handover(rig: SiteRig, tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import edit
+
+    results = tmp_path / "results"
+    rc, _, _ = verify(rig, DISTRICT, "handover", results / "verify" / DISTRICT)
+    assert rc == 0
+
+    def handover(inv: Path) -> tuple[int, dict[str, Any], str]:
+        res = subprocess.run([sys.executable, "-m", "camkit.cli", "handover", str(inv), "--site", DISTRICT, "--results",
+                              str(results), "--no-lint"], env=rig.env(), capture_output=True, text=True, timeout=600)
+        bundle = sorted(p for p in (results / "handover" / DISTRICT).iterdir() if p.is_dir())[-1]
+        return res.returncode, json.loads((bundle / "handover.json").read_text()), (bundle / "handover.md").read_text()
+
+    rc, doc, md = handover(EXAMPLE)
+    parts = {p["name"]: p for p in doc["parts"]}
+    assert parts["verify"]["status"] == "pass" and parts["verify"]["detail"].split(",")[1].strip() == "0 failed"
+    assert parts["verify"]["stand_in"] == "the site rig's podman containers (not the deployed site's servers)"
+    assert parts["cameras"]["status"] == "missing"  # the rig runs no camera
+    assert rc == 1 and not doc["ready"] and "**NOT A HANDOVER: results in this bundle come from stand-ins" in md
+    # the same results against a changed site: stale, with what to do
+    copy = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, copy)
+    edit(copy / "sites" / f"{DISTRICT}.yml", "{id: sw1, ports: 24, uplink_ports: [24]}",
+         "{id: sw1, ports: 48, uplink_ports: [48]}")
+    rc, doc, _ = handover(copy)
+    v = next(p for p in doc["parts"] if p["name"] == "verify")
+    assert rc == 1 and v["status"] == "stale" and "run `camkit verify` again" in " ".join(v["notes"])
 
 
 def test_verify_finds_an_extra_open_port(rig: SiteRig) -> None:

@@ -72,6 +72,16 @@ def test_verify_without_its_packages_names_them_and_writes_no_report(cli, tmp_pa
     assert not (tmp_path / "v").exists(), "a report of no checks must not look like a handover"
 
 
+def test_cluster_checks_without_the_kubernetes_client_name_it(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    monkeypatch.setitem(sys.modules, "kubernetes", None)
+    (tmp_path / "kubeconfig").write_text("{}")
+    res = cli("verify", EXAMPLE, "--site", "hang-trong", "--kubeconfig", tmp_path / "kubeconfig", "--out", tmp_path / "v")
+    assert res.exit_code == 69 and "needs kubernetes:" in res.output
+    assert not (tmp_path / "v").exists()
+
+
 def test_a_suite_that_does_not_run_is_an_error_not_a_failed_report(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import camkit.verify as verify
 

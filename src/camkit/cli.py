@@ -121,8 +121,23 @@ _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EP
                  errno.EEXIST, errno.ENOENT, errno.EFBIG, errno.ENAMETOOLONG}
 
 
+def _spawning(exc: OSError) -> bool:
+    """Whether the error came from starting a program (subprocess), not from a file camkit reads or writes."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "_execute_child" and "subprocess" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def os_failure(exc: OSError) -> int:
     """Print an OSError as one line (the path, the cause) and return the exit status for it."""
+    if _spawning(exc):  # a program camkit runs is missing or cannot run: 69, naming it (not an output problem)
+        err.print(Text.assemble(("error", "bold red"), f": cannot run {printable(str(exc.filename or '?'))}: "
+                                f"{exc.strerror} (install it, or put it on PATH; `.ci/run` lists the packages)"),
+                  highlight=False, soft_wrap=True)
+        return EX_UNAVAILABLE
     where = f"{exc.filename}: " if exc.filename else ""
     writing = exc.errno in _CANNOT_WRITE
     hint = (" (outputs go to a folder you may write, on a disk with room; a failed render leaves the earlier build "
@@ -544,7 +559,7 @@ def charts_check(inventory: Path, sites: tuple[str, ...], no_lint: bool, as_json
     Credentials are placeholders here: the stack supplies them from the vault at deploy time. Exit 1 on a
     violation."""
     from camkit.diagnostics import Diagnostic, Position, suggest
-    from camkit.k8s.check import check
+    from camkit.k8s.check import check, site_values
     from camkit.k8s.helm import HelmUnavailable
 
     try:
@@ -558,11 +573,7 @@ def charts_check(inventory: Path, sites: tuple[str, ...], no_lint: bool, as_json
         fail(exc, as_json)
     reports = []
     try:
-        for path, (_, art) in sorted(result.artifacts.items()):
-            sid, chart = art.scope, path.rsplit("/", 1)[-1].removesuffix(".values.yaml")
-            if sites and sid not in sites:
-                continue
-            values = json.loads(art.content.decode("utf-8").split("\n", 1)[1])
+        for sid, chart, values in site_values({p: art.content for p, (_, art) in result.artifacts.items()}, sites):
             reports.append(check(chart, sid, values, inv.city.kubernetes.version, run_lint=not no_lint))
     except HelmUnavailable as exc:
         out.print(f"[red]error:[/] {exc}")
@@ -882,12 +893,16 @@ def secrets_install_radius(inventory: Path, host: str, store: Path | None, build
 @click.option("--ssh-user", default=None, help="ssh user (ssh mode)")
 @click.option("--ssh-config", default=None, help="ssh_config file (ssh mode)")
 @store_opt
+@click.option("--kubeconfig", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="also check the site's cluster through its API: workloads ready, Services at their planned "
+                   "addresses, NetworkPolicies and Pod Security labels as rendered, volumes as sized")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="report folder (default: build/results/<city>/verify/<site>)")
 def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_config: str | None,
-               store: Path | None, out_dir: Path | None) -> None:
+               store: Path | None, kubeconfig: Path | None, out_dir: Path | None) -> None:
     """Check a deployed site against the model: sockets, services, nftables, addresses, sshd, time,
-    RADIUS answers. Writes junit.xml and an HTML handover report; exit 1 when anything differs."""
+    RADIUS answers, and with --kubeconfig its Kubernetes side. Writes junit.xml and an HTML handover report;
+    exit 1 when anything differs."""
     from camkit import verify
 
     try:
@@ -897,14 +912,16 @@ def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_
     if site not in inv.sites:
         from camkit.diagnostics import suggest
 
-        raise click.BadParameter(f"'{site}' is not a site{suggest(site, list(inv.sites))}", param_hint="--site")
-    dest = out_dir or Path("build") / "results" / inv.city.id / "verify" / site
+        raise click.BadParameter(f"'{site}' is not a site; {suggest(site, list(inv.sites))}", param_hint="--site")
+    from camkit.provenance import results_root
+
+    dest = out_dir or results_root(inv.city.id) / "verify" / site
     st = _store_dir(store, inv.city.id)
     try:
         with stages() as stage:
             stage(f"verifying {site} ({len(inv.sites[site].servers)} servers)")
             rc, junit, report = verify.run(inventory, site, verify.Targets(mode, ssh_user, ssh_config), dest,
-                                           st if st.exists() else None)
+                                           st if st.exists() else None, kubeconfig)
     except verify.SuiteUnavailable as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(EX_UNAVAILABLE)
@@ -922,6 +939,46 @@ def verify_cmd(inventory: Path, site: str, mode: str, ssh_user: str | None, ssh_
         sys.exit(1)
 
 
+@main.command("handover")
+@inventory_arg
+@click.option("--site", required=True, help="site id")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="the results to collect (default: build/results/<city>, where verify and cameras write)")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="where bundles go (default: <results>/handover/<site>)")
+@click.option("--no-lint", is_flag=True, help="charts: skip `helm lint`")
+def handover_cmd(inventory: Path, site: str, results_dir: Path | None, out_dir: Path | None, no_lint: bool) -> None:
+    """Collect one site's handover bundle: the verify report and JUnit, the camera audit's compliance matrix,
+    `charts check`, the hashes of the site's rendered files and the checklist of manual items (evidence, who,
+    when). Earlier bundles are kept. Exit 0 when the site is ready to hand over; 1 when a result fails, is
+    missing or stale, or came from a stand-in (simulator, loopback, the podman rig)."""
+    from camkit.verify import handover
+
+    try:
+        inv = pipeline.load(inventory)
+        _site_or_fail(inv, site)
+        with stages() as stage:
+            stage(f"collecting the handover of {site}")
+            bundle = handover.build(inventory, site, results_dir, out_dir, lint=not no_lint)
+    except InventoryError as exc:
+        fail(exc, False)
+    table = Table(title=f"camkit handover {site}")
+    for col in ("part", "status", "result"):
+        table.add_column(col)
+    for p in bundle.parts:
+        colour = "green" if p.status in handover.PASSING else "red"
+        table.add_row(p.name, f"[{colour}]{escape(p.status)}[/]", escape(p.detail))
+    out.print(table)
+    for p in bundle.parts:
+        for n in p.notes:
+            out.print(f"  {p.name}: {escape(n)}")
+    for s in bundle.stand_ins:
+        out.print(f"[red]NOT A HANDOVER[/]: {escape(s)}")
+    out.print(f"{len(bundle.checklist)} manual items to sign in {bundle.folder / 'checklist.csv'}\n"
+              f"bundle: {bundle.folder}\narchive: {bundle.archive}")
+    sys.exit(0 if bundle.ready else 1)
+
+
 # --- cameras ------------------------------------------------------------------------------------
 
 
@@ -934,7 +991,7 @@ def _site_or_fail(inv: Any, site: str) -> None:
     if site not in inv.sites:
         from camkit.diagnostics import suggest
 
-        raise click.BadParameter(f"'{site}' is not a site{suggest(site, list(inv.sites))}", param_hint="--site")
+        raise click.BadParameter(f"'{site}' is not a site; {suggest(site, list(inv.sites))}", param_hint="--site")
 
 
 def _read_json(path: Path | None, what: str) -> dict[str, Any] | None:
@@ -968,7 +1025,9 @@ def _camera_run(mode: str, inventory: Path, site: str, store: Path | None, endpo
             raise click.BadParameter(f"not cameras of {site}: {', '.join(unknown)}", param_hint="--camera")
         plan = pipeline.plan(inv)
         st = Store.open(_store_dir(store, inv.city.id))
-        dest = out_dir or Path("build") / "results" / inv.city.id / "cameras" / site / mode
+        from camkit.provenance import results_root
+
+        dest = out_dir or results_root(inv.city.id) / "cameras" / site / mode
         opts = RunOptions(mode, concurrency=concurrency, call_timeout=call_timeout, camera_timeout=camera_timeout,
                           retries=retries, out=dest, resume=resume, controller=controller)
         eps = _read_json(endpoints, "endpoint map")

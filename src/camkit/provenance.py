@@ -66,3 +66,9 @@ def run_context(inventory: Path, reached: str, hosts: list[str], simulator: bool
     return {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "camkit": camkit_version(),
             "inventory": {"path": str(inventory), **inventory_version(Path(inventory))}, "reached": reached,
             "stand_in": why}
+
+
+def results_root(city: str) -> Path:
+    """Where run results live, by city (`build/results/<city>/`: verify, cameras, handover); outside the render's
+    `build/<city>/`, which a render replaces whole."""
+    return Path("build") / "results" / city

@@ -21,11 +21,10 @@ from typing import Any, Iterable
 import kubernetes_validate
 import yaml
 
+from camkit.k8s import NAMESPACES
 from camkit.k8s.helm import ensure_helm
 
 CHARTS = Path(os.environ.get("CAMKIT_CHARTS") or Path(__file__).resolve().parents[3] / "charts")
-NAMESPACE = {"vms": "camkit-vms", "iva": "camkit-iva", "monitoring": "camkit-monitoring", "storage": "rook-ceph",
-             "archive": "camkit-vms", "sso": "camkit-sso"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
 PLACEHOLDER = "from-the-vault-at-deploy-time"
 
@@ -73,7 +72,7 @@ def template(chart: str, values: dict[str, Any], kube_version: str, release: str
              ) -> tuple[list[dict[str, Any]], str]:
     """Render a chart with values (+ deploy-time placeholders); returns (objects, error text)."""
     proc = helm_with_values(values, "template", release or chart, str(CHARTS / chart), "--namespace",
-                            NAMESPACE[chart], "--kube-version", kube_version)
+                            NAMESPACES[chart], "--kube-version", kube_version)
     if proc.returncode:
         return [], proc.stderr.strip()
     return [d for d in yaml.safe_load_all(proc.stdout) if d], ""
@@ -180,6 +179,22 @@ def policy(docs: list[dict[str, Any]], namespace: str) -> list[str]:
     return errors
 
 
+def values_of(content: bytes) -> dict[str, Any]:
+    """A rendered `<chart>.values.yaml` (a comment line, then JSON) as the chart reads it."""
+    return dict(json.loads(content.decode("utf-8").split("\n", 1)[1]))
+
+
+def site_values(artifacts: dict[str, bytes], sites: Iterable[str] | None = None
+                ) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """(site, chart, values) of each rendered `sites/<site>/helm/<chart>.values.yaml`, by path."""
+    wanted = set(sites) if sites else None
+    for path in sorted(artifacts):
+        parts = path.split("/")
+        if len(parts) == 4 and parts[0] == "sites" and parts[2] == "helm" and parts[3].endswith(".values.yaml"):
+            if wanted is None or parts[1] in wanted:
+                yield parts[1], parts[3].removesuffix(".values.yaml"), values_of(artifacts[path])
+
+
 def check(chart: str, site: str, values: dict[str, Any], kube_version: str, run_lint: bool = True) -> Report:
     report = Report(chart, site)
     if run_lint:
@@ -192,5 +207,5 @@ def check(chart: str, site: str, values: dict[str, Any], kube_version: str, run_
         report.errors.append(f"helm template: {err[-2000:]}")
         return report
     validate(docs, kube_version, report)
-    report.errors += policy(docs, NAMESPACE[chart])
+    report.errors += policy(docs, NAMESPACES[chart])
     return report

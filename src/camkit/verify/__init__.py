@@ -66,11 +66,15 @@ class SuiteUnavailable(RuntimeError):
     """The verification suite could not run (a missing package, or pytest stopped before running a check)."""
 
 
-def missing_packages() -> list[str]:
+CLUSTER_NEEDS = {"kubernetes": "kubernetes"}  # the Kubernetes checks (--kubeconfig)
+
+
+def missing_packages(cluster: bool = False) -> list[str]:
     """The packages the suite needs that this Python lacks (the `verify` extra of camkit's pyproject)."""
     import importlib.util
 
-    return [pkg for mod, pkg in SUITE_NEEDS.items() if importlib.util.find_spec(mod) is None]
+    needs = SUITE_NEEDS | (CLUSTER_NEEDS if cluster else {})
+    return [pkg for mod, pkg in needs.items() if importlib.util.find_spec(mod) is None]
 
 
 def render_hash(inv: Inventory, plan: Plan, site: str) -> tuple[str, dict[str, bytes]]:
@@ -98,9 +102,18 @@ def nft_listing(ruleset: bytes) -> str:
 
 
 def expectations(inv: Inventory, plan: Plan, site: str, targets: Targets, probe_dir: str = "/run/camkit-verify",
-                 store_dir: Path | None = None) -> dict[str, Any]:
+                 store_dir: Path | None = None, kubeconfig: str | None = None) -> dict[str, Any]:
     s = inv.sites[site]
     rhash, files = render_hash(inv, plan, site)
+    kube = None
+    if kubeconfig is not None:
+        from camkit.verify.cluster import ClusterExpectationsUnavailable, expectations as cluster_expectations
+        from camkit.k8s.helm import HelmUnavailable
+
+        try:
+            kube = cluster_expectations(files, site, inv.city.kubernetes.version, kubeconfig)
+        except (ClusterExpectationsUnavailable, HelmUnavailable) as exc:
+            raise SuiteUnavailable(f"the Kubernetes checks need the site's charts rendered: {exc}") from exc
     ntp = [a.ip for n in inv.city.services.ntp.servers if (a := plan.assignments.get((NetworkRole.servers, n)))]
     hosts: dict[str, Any] = {}
     probes: list[dict[str, Any]] = []
@@ -142,7 +155,7 @@ def expectations(inv: Inventory, plan: Plan, site: str, targets: Targets, probe_
         e["sockets"], e["services"] = sorted(sockets), services
         hosts[host] = e
     return {"site": site, "site_name": s.name, "city": inv.city.id, "tier": s.tier, "kind": s.kind.value,
-            "render_sha256": rhash, "hosts": hosts, "probes": probes,
+            "render_sha256": rhash, "hosts": hosts, "probes": probes, "kubernetes": kube,
             "generated": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
 
 
@@ -199,9 +212,11 @@ def prepare_probes(expect: dict[str, Any], store_dir: Path) -> None:
             podman("exec", p["container"], "chmod", "600", p["secret_file"])
 
 
-def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path | None) -> tuple[int, Path, Path]:
-    """Write the suite, run it, and write junit.xml and report.html in `out`; returns (pytest rc, junit, html)."""
-    if missing := missing_packages():
+def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path | None,
+        kubeconfig: Path | None = None) -> tuple[int, Path, Path]:
+    """Write the suite, run it, and write junit.xml and report.html in `out`; returns (pytest rc, junit, html).
+    With `kubeconfig`, the suite also checks the site's Kubernetes side through that cluster's API."""
+    if missing := missing_packages(cluster=kubeconfig is not None):
         raise SuiteUnavailable(f"the verification suite needs {', '.join(missing)}: "
                                "pip install 'camkit[verify]' (or the README's first command)")
     inv = pipeline.load(inventory)
@@ -209,7 +224,8 @@ def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path
     if site not in inv.sites:
         raise KeyError(site)
     out = Path(out).resolve()
-    expect = expectations(inv, plan, site, targets, store_dir=store_dir)
+    expect = expectations(inv, plan, site, targets, store_dir=store_dir,
+                          kubeconfig=str(Path(kubeconfig).resolve()) if kubeconfig else None)
     expect["inventory"] = {"path": str(inventory), **inventory_version(Path(inventory))}
     expect["camkit"] = camkit_version()
     expect["stand_in"] = ("the site rig's podman containers (not the deployed site's servers)"
@@ -229,10 +245,25 @@ def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path
     report = out / "report.html"
     ran = res.returncode in (0, 1) and bool(results(junit))  # 2-5: interrupted, internal or usage error, no tests
     report.write_text(html_report(expect, junit, inv, site, ran))
+    keep_run(out, expect["generated"], [out / "expectations.json", junit, report, out / "pytest.log"])
     if not ran:
         tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-8:])
         raise SuiteUnavailable(f"the suite did not run (pytest exit {res.returncode}); {out / 'pytest.log'} ends:\n{tail}")
     return res.returncode, junit, report
+
+
+def keep_run(out: Path, stamp: str, files: list[Path]) -> Path:
+    """Keep this run as it was under `runs/<time>/` (the folder's own files are the latest run)."""
+    base, n = out / "runs" / stamp.replace(":", ""), 1
+    dest = base
+    while dest.exists():  # two runs in one second
+        n += 1
+        dest = base.with_name(f"{base.name}-{n}")
+    dest.mkdir(parents=True)
+    for f in files:
+        if f.exists():
+            shutil.copyfile(f, dest / f.name)
+    return dest
 
 
 def results(junit: Path) -> list[dict[str, str]]:
@@ -250,10 +281,15 @@ def results(junit: Path) -> list[dict[str, str]]:
     return rows
 
 
+def not_checked(expect: dict[str, Any]) -> list[str]:
+    """What the suite could not check from where it ran (each a manual item of the site's handover)."""
+    return [f"{h}: RADIUS answers (no switch stand-in reachable; run from the site's management network)"
+            for h, e in expect["hosts"].items() if "radius" in e["roles"] and e.get("radius") is None]
+
+
 def html_report(expect: dict[str, Any], junit: Path, inv: Inventory, site: str, ran: bool = True) -> str:
     rows = results(junit)
-    not_checked = [f"{h}: RADIUS answers (no switch stand-in reachable; run from the site's management network)"
-                   for h, e in expect["hosts"].items() if "radius" in e["roles"] and e.get("radius") is None]
+    not_checked_ = not_checked(expect)
     counts = {k: sum(r["status"] == k for r in rows) for k in ("pass", "fail", "error", "skipped")}
     verdict = ("PASS" if counts["fail"] == counts["error"] == 0 else "FAIL") if rows and ran else "NOT RUN"
     esc = html.escape
@@ -282,8 +318,8 @@ def html_report(expect: dict[str, Any], junit: Path, inv: Inventory, site: str, 
         body.append(f"<tr class='{r['status']}'><td>{esc(r['test'])}</td><td>{r['status']}</td>"
                     f"<td><pre>{esc(r['detail'][:4000])}</pre></td></tr>")
     body.append("</table>")
-    if not_checked:
-        body.append("<h2>Not checked</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in not_checked) + "</ul>")
+    if not_checked_:
+        body.append("<h2>Not checked</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in not_checked_) + "</ul>")
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;"
              "padding:4px 8px;text-align:left;vertical-align:top}.pass{color:#070}.fail,.error{color:#a00}"
              "pre{margin:0;white-space:pre-wrap}")

@@ -176,3 +176,104 @@ if by_host("radius"):  # only sites with a RADIUS server get these checks
         else:
             assert "Access-Accept" in out and str(r["quarantine_vlan"]) in out, \
                 f"unknown MAC {r['unknown']} did not land in quarantine VLAN {r['quarantine_vlan']}"
+
+
+# --- the site's Kubernetes side, through the API (`camkit verify --kubeconfig F`) ---------------------------
+
+KUBE: dict[str, Any] | None = EXPECT.get("kubernetes")
+_api: list[Any] = []
+
+
+def kube(kind: str) -> Any:
+    """The kubernetes client's API object of that kind, on the kubeconfig's cluster (one connection)."""
+    from kubernetes import client, config
+
+    if not _api:
+        _api.append(config.new_client_from_config(config_file=KUBE["kubeconfig"]))  # type: ignore[index]
+    return {"core": client.CoreV1Api, "apps": client.AppsV1Api, "net": client.NetworkingV1Api}[kind](_api[0])
+
+
+def read(kind: str, method: str, *args: str) -> dict[str, Any]:
+    """One object as the API returns it (camelCase, like the manifest); a missing object fails the check."""
+    from kubernetes.client.rest import ApiException
+
+    api = kube(kind)
+    try:
+        obj = getattr(api, method)(*args)
+    except ApiException as exc:
+        pytest.fail(f"{'/'.join(reversed(args))}: the API answered {exc.status} {exc.reason}", pytrace=False)
+    return dict(api.api_client.sanitize_for_serialization(obj))
+
+
+def policy_spec(spec: dict[str, Any] | None, types: bool = True) -> dict[str, Any]:
+    """A NetworkPolicy spec with the API server's defaults applied (`protocol: TCP` on ports; no rule list is
+    an empty one), so a rendered spec and the cluster's compare equal only when they allow the same traffic.
+    `types=False` leaves policyTypes out (the API fills it in when the manifest has none)."""
+    spec = json.loads(json.dumps(spec or {}))
+    for direction in ("ingress", "egress"):
+        spec[direction] = spec.get(direction) or []
+        for rule in spec[direction]:
+            for port in rule.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+    spec["podSelector"] = spec.get("podSelector") or {}
+    if not types:
+        spec.pop("policyTypes", None)
+    return {k: v for k, v in spec.items() if k in ("podSelector", "policyTypes", "ingress", "egress")}
+
+
+def _id(o: dict[str, Any]) -> str:
+    return f"{o['namespace']}/{o.get('kind', '')}{'/' if o.get('kind') else ''}{o.get('name') or o.get('claim')}"
+
+
+if KUBE:
+    READ = {"Deployment": "read_namespaced_deployment", "StatefulSet": "read_namespaced_stateful_set",
+            "DaemonSet": "read_namespaced_daemon_set"}
+
+    @pytest.mark.parametrize("w", KUBE["workloads"], ids=_id)
+    def test_kubernetes_workload_ready(w: dict[str, Any]) -> None:
+        got = read("apps", READ[w["kind"]], w["name"], w["namespace"])
+        status = got.get("status") or {}
+        if w["kind"] == "DaemonSet":
+            want, ready = status.get("desiredNumberScheduled") or 0, status.get("numberReady") or 0
+            assert want > 0 and ready == want, f"{_id(w)}: {ready} of {want} pods ready"
+        else:
+            replicas = (got.get("spec") or {}).get("replicas")
+            assert replicas == w["replicas"], f"{_id(w)}: {replicas} replicas, the chart renders {w['replicas']}"
+            ready = status.get("readyReplicas") or 0
+            assert ready == replicas, f"{_id(w)}: {ready} of {replicas} replicas ready"
+
+    @pytest.mark.parametrize("s", KUBE["services"], ids=_id)
+    def test_kubernetes_service_as_planned(s: dict[str, Any]) -> None:
+        got = read("core", "read_namespaced_service", s["name"], s["namespace"])
+        spec = got.get("spec") or {}
+        assert spec.get("type", "ClusterIP") == s["type"], f"{_id(s)}: type {spec.get('type')}, rendered {s['type']}"
+        ports = sorted((p["port"], p.get("protocol", "TCP")) for p in spec.get("ports") or [])
+        want = sorted((p["port"], p["protocol"]) for p in s["ports"])
+        assert ports == want, f"{_id(s)}: ports {ports}, rendered {want}"
+        if s["address"]:
+            ingress = [i.get("ip") for i in ((got.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []]
+            assert s["address"] in ingress, f"{_id(s)}: published at {ingress or 'no address'}, planned {s['address']}"
+
+    @pytest.mark.parametrize("p", KUBE["network_policies"], ids=_id)
+    def test_kubernetes_network_policy_as_rendered(p: dict[str, Any]) -> None:
+        got = read("net", "read_namespaced_network_policy", p["name"], p["namespace"])
+        types = "policyTypes" in p["spec"]
+        assert policy_spec(got.get("spec"), types) == policy_spec(p["spec"], types), \
+            f"{_id(p)}: the cluster's spec differs from the rendered one: {json.dumps(got.get('spec'))[:1500]}"
+
+    @pytest.mark.parametrize("ns", sorted(KUBE["namespaces"]))
+    def test_kubernetes_namespace_pod_security(ns: str) -> None:
+        labels = (read("core", "read_namespace", ns).get("metadata") or {}).get("labels") or {}
+        wrong = {k: labels.get(k) for k, v in KUBE["namespaces"][ns].items() if labels.get(k) != v}
+        assert not wrong, f"{ns}: Pod Security labels {wrong}, expected {KUBE['namespaces'][ns]}"
+
+    @pytest.mark.parametrize("v", KUBE["volumes"], ids=_id)
+    def test_kubernetes_volume_as_sized(v: dict[str, Any]) -> None:
+        from kubernetes.utils import parse_quantity
+
+        got = read("core", "read_namespaced_persistent_volume_claim", v["claim"], v["namespace"])
+        status = got.get("status") or {}
+        assert status.get("phase") == "Bound", f"{_id(v)}: {status.get('phase') or 'no phase'}, not Bound"
+        have = (status.get("capacity") or {}).get("storage")
+        assert have and parse_quantity(have) >= parse_quantity(v["storage"]), \
+            f"{_id(v)}: {have or 'no capacity'}, sized {v['storage']}"
