@@ -289,3 +289,51 @@ def test_the_ca_keys_are_under_their_own_offline_password(cli: Callable[..., Res
                           str(tmp_path / "s"), "--camera", cam], capture_output=True, text=True, timeout=600,
                          env=env | {"CAMKIT_CA_PASSWORD_FILE": str(tmp_path / "ca-pw")})
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_a_camera_run_kit_holds_only_the_sites_camera_secrets_and_only_pins_come_back(
+        cli: Callable[..., Result], tmp_path: Path) -> None:
+    """What roles/camera_hardening copies to a site's server: that site's camera accounts, pins and factory
+    logins under a one-run password (never the city's vault password, RADIUS keys, switch secrets or WireGuard
+    keys); what it brings back: the pins alone, for that site's cameras."""
+    import secrets as _secrets
+
+    from camkit.cameras.accounts import BOOTSTRAP_DOC, PINS_KEY, set_bootstrap
+    from camkit.secrets import Store
+    from camkit.secrets_export import CAMERA_RUN_KEYS
+
+    (tmp_path / "pw").write_text(_secrets.token_urlsafe(24) + "\n")
+    env = dict(os.environ) | {"CAMKIT_VAULT_PASSWORD_FILE": str(tmp_path / "pw")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "camkit.cli", *a], capture_output=True, text=True,  # noqa: E731
+                                    env=env, timeout=600)
+    assert run("secrets", "init", str(EXAMPLE), "--store", str(tmp_path / "s")).returncode == 0
+    city = Store.open(tmp_path / "s", (tmp_path / "pw").read_text().strip().encode())
+    inv = pipeline.load(EXAMPLE)
+    mine, other = inv.cameras_by_site["hoan-kiem"][0], inv.cameras_by_site["hang-trong"][0]
+    for cam in (mine, other):
+        set_bootstrap(city, "cameras", cam.id, "admin", "Factory-" + cam.id)
+    city.save()
+    kit, kit_pw = tmp_path / "kit", tmp_path / "kit.password"
+    res = run("secrets", "export", str(EXAMPLE), "--site", "hoan-kiem", "--cameras-only", "--store",
+              str(tmp_path / "s"), "--dest", str(kit), "--password-file", str(kit_pw))
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.relative_to(kit).as_posix() for p in kit.rglob("*") if p.is_file()) == [
+        "camera-bootstrap.vault.yml", "hoan-kiem.vault.yml"]  # no shared RADIUS site, no public files
+    k = Store.open(kit, kit_pw.read_text().strip().encode())
+    doc = k.doc("hoan-kiem")
+    assert set(doc) <= set(CAMERA_RUN_KEYS) and doc["camera_accounts"] == city.doc("hoan-kiem")["camera_accounts"]
+    assert set(city.doc("hoan-kiem")) - set(doc), "the site vault holds more than a camera run needs"
+    assert list(k.doc(BOOTSTRAP_DOC)["cameras"]) == [mine.id]
+
+    # the run pins certificates in its kit; only well-formed pins of the site's own cameras come back
+    before = {key: v for key, v in city.doc("hoan-kiem").items() if key != PINS_KEY}
+    k.put("hoan-kiem", PINS_KEY, {mine.id: "ab" * 32, inv.cameras_by_site["hoan-kiem"][1].id: "not-a-pin",
+                                  other.id: "cd" * 32})
+    k.save()
+    res = run("cameras", "import-pins", str(EXAMPLE), "--site", "hoan-kiem", "--from", str(kit),
+              "--kit-password-file", str(kit_pw), "--store", str(tmp_path / "s"))
+    assert res.returncode == 0 and "1 camera certificate pin(s)" in res.stdout, res.stdout + res.stderr
+    city = Store.open(tmp_path / "s", (tmp_path / "pw").read_text().strip().encode())
+    assert city.doc("hoan-kiem")[PINS_KEY] == {mine.id: "ab" * 32}
+    assert {key: v for key, v in city.doc("hoan-kiem").items() if key != PINS_KEY} == before
+    assert PINS_KEY not in city.doc("hang-trong")

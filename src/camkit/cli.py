@@ -821,8 +821,11 @@ def secrets_bootstrap(inventory: Path, store: Path | None, camera: str | None, m
               help="the new store to write (must not exist)")
 @click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="where to write the kit's new vault password (must not exist; mode 600)")
+@click.option("--cameras-only", is_flag=True,
+              help="only what one camera run reads: the sites' camera accounts and pins, their factory logins "
+                   "(the kit roles/camera_hardening copies to a site's server)")
 def secrets_export(inventory: Path, sites: tuple[str, ...], with_children: bool, store: Path | None, dest: Path,
-                   password_file: Path) -> None:
+                   password_file: Path, cameras_only: bool) -> None:
     """A contractor's kit: the secrets deploying these sites needs, under a new password, no CA key and no other
     site's secrets (camkit.secrets_export)."""
     from camkit.secrets import Store
@@ -834,10 +837,11 @@ def secrets_export(inventory: Path, sites: tuple[str, ...], with_children: bool,
             raise UsageProblem([Diagnostic(Position("--site"), "name the site(s) to export",
                                            "--site X [--with-children]")])
         selection = _selection(inv, sites, with_children)
-        written = export(inv, Store.open(_store_dir(store, inv.city.id)), selection.sites, dest, password_file)
+        chosen = frozenset(selection.requested) if cameras_only else selection.sites  # no shared RADIUS site
+        written = export(inv, Store.open(_store_dir(store, inv.city.id)), chosen, dest, password_file, cameras_only)
     except InventoryError as exc:
         fail(exc, False)
-    out.print(f"exported {', '.join(sorted(selection.sites))}: {len(written)} vault files in {escape(str(dest))}; "
+    out.print(f"exported {', '.join(sorted(chosen))}: {len(written)} vault files in {escape(str(dest))}; "
               f"its password is in {escape(str(password_file))} (hand it over separately)", highlight=False)
 
 
@@ -1081,6 +1085,29 @@ def cameras_unpin(inventory: Path, site: str, camera: str, store: Path | None) -
     except InventoryError as exc:
         fail(exc, False)
     out.print(f"{camera}: pin removed" if removed else f"{camera}: no pin (nothing to remove)")
+
+
+@cameras_group.command("import-pins")
+@inventory_arg
+@click.option("--site", required=True, help="site id")
+@click.option("--from", "kit", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+              help="the kit store a camera run used (`secrets export --cameras-only`), as the run left it")
+@click.option("--kit-password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
+@store_opt
+def cameras_import_pins(inventory: Path, site: str, kit: Path, kit_password_file: Path, store: Path | None) -> None:
+    """Take the camera certificates a run pinned in its kit into the city's store (the site's cameras only;
+    nothing else of the kit is read back)."""
+    from camkit.cameras.site import import_pins
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        _site_or_fail(inv, site)
+        password = kit_password_file.read_text("utf-8").strip().encode()
+        n = import_pins(inv, Store.open(_store_dir(store, inv.city.id)), Store.open(kit, password), site)
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"{site}: {n} camera certificate pin(s) taken from the run")
 
 
 def _camera_options(f: Any) -> Any:

@@ -15,16 +15,21 @@ import os
 import shutil
 from pathlib import Path
 
-from camkit.cameras.accounts import BOOTSTRAP_DOC
+from camkit.cameras.accounts import ACCOUNTS_KEY, BOOTSTRAP_DOC, PINS_KEY, PREVIOUS_KEY
 from camkit.diagnostics import Diagnostic, InventoryError, Position
 from camkit.loader import Inventory
 from camkit.secrets import Store, random_secret
 
 CA_KEYS = ("issuing_ca_key",)  # site-vault keys a deployment never needs (only `secrets init/rotate` sign)
+# what one camera run (`cameras apply|audit`) reads of a site's vault: the accounts, the set a rotation replaced,
+# the pinned certificates (`--cameras-only`: the kit roles/camera_hardening copies to a site's server)
+CAMERA_RUN_KEYS = (ACCOUNTS_KEY, PREVIOUS_KEY, PINS_KEY)
 
 
-def export(inv: Inventory, store: Store, sites: frozenset[str], dest: Path, password_file: Path) -> list[str]:
-    """Write the kit; returns the vault files written. Refuses an existing destination or password file."""
+def export(inv: Inventory, store: Store, sites: frozenset[str], dest: Path, password_file: Path,
+           cameras_only: bool = False) -> list[str]:
+    """Write the kit; returns the vault files written. Refuses an existing destination or password file.
+    `cameras_only`: the sites' camera secrets and their cameras' factory logins alone, no public file."""
     for path, what in ((dest, "destination"), (password_file, "password file")):
         if path.exists() or path.is_symlink():
             raise InventoryError([Diagnostic(Position(str(path)), f"the {what} exists",
@@ -35,16 +40,17 @@ def export(inv: Inventory, store: Store, sites: frozenset[str], dest: Path, pass
     with os.fdopen(fd, "w") as fh:
         fh.write(password + "\n")
     try:
-        return _write(inv, store, sites, Store.open(dest, password.encode(), create=True))
+        return _write(inv, store, sites, Store.open(dest, password.encode(), create=True), cameras_only)
     except BaseException:  # nothing half-written: no kit, no password of a kit that does not exist
         shutil.rmtree(dest, ignore_errors=True)
         password_file.unlink(missing_ok=True)
         raise
 
 
-def _write(inv: Inventory, store: Store, sites: frozenset[str], kit: Store) -> list[str]:
+def _write(inv: Inventory, store: Store, sites: frozenset[str], kit: Store, cameras_only: bool = False) -> list[str]:
     for sid in sorted(sites):
-        doc = {k: v for k, v in store.doc(sid).items() if k not in CA_KEYS}
+        doc = {k: v for k, v in store.doc(sid).items()
+               if (k in CAMERA_RUN_KEYS if cameras_only else k not in CA_KEYS)}
         if doc:
             for key, value in doc.items():
                 kit.put(sid, key, value)
@@ -56,6 +62,8 @@ def _write(inv: Inventory, store: Store, sites: frozenset[str], kit: Store) -> l
     for key, value in mine.items():
         if value:
             kit.put(BOOTSTRAP_DOC, key, value)
+    if cameras_only:
+        return kit.save()
     pub = store.root / "public"
     for rel in ("root-ca.pem", "root-ca.crl.pem"):
         if (pub / rel).is_file():

@@ -21,6 +21,8 @@ from camkit.loader import Inventory
 from camkit.secrets import Store
 
 BOOTSTRAP_DOC = "camera-bootstrap"
+ACCOUNTS_KEY, PREVIOUS_KEY = "camera_accounts", "camera_accounts_previous"  # in the site's vault (above)
+PINS_KEY = "camera_tls_pins"  # in the site's vault: camera id -> sha256 of its HTTPS certificate (onvif.Target.pin)
 # specials that survive RTSP URLs, XML and vendor web forms unescaped
 SPECIALS = "!*+-=_~^"
 CLASSES = {"upper": string.ascii_uppercase, "lower": string.ascii_lowercase, "digit": string.digits,
@@ -70,7 +72,7 @@ def ensure_accounts(inv: Inventory, store: Store, sites: list[str] | None = None
         if not cams:
             continue
         doc = store.doc(sid)
-        accounts = doc.setdefault("camera_accounts", {})
+        accounts = doc.setdefault(ACCOUNTS_KEY, {})
         for cam in cams:
             if cam.id not in accounts:
                 accounts[cam.id] = {lvl: generate_password(base.password_length, base.password_classes)
@@ -84,9 +86,9 @@ def ensure_accounts(inv: Inventory, store: Store, sites: list[str] | None = None
 def rotate_accounts(inv: Inventory, store: Store, camera_id: str) -> None:
     cam = inv.camera_index[camera_id]
     doc = store.doc(cam.site)
-    accounts = doc.setdefault("camera_accounts", {})
+    accounts = doc.setdefault(ACCOUNTS_KEY, {})
     if camera_id in accounts:
-        doc.setdefault("camera_accounts_previous", {})[camera_id] = accounts[camera_id]
+        doc.setdefault(PREVIOUS_KEY, {})[camera_id] = accounts[camera_id]
     base = inv.city.cameras
     accounts[camera_id] = {lvl: generate_password(base.password_length, base.password_classes) for lvl in LEVELS}
     store._dirty.add(cam.site)
@@ -102,14 +104,14 @@ def set_bootstrap(store: Store, scope: str, key: str, user: str, password: str) 
 def credentials(inv: Inventory, store: Store, camera_id: str) -> CameraCredentials:
     cam = inv.camera_index[camera_id]
     doc = store.doc(cam.site)
-    current = doc.get("camera_accounts", {}).get(camera_id)
+    current = doc.get(ACCOUNTS_KEY, {}).get(camera_id)
     if current is None:
         raise InventoryError([Diagnostic(Position(str(store.root / f"{cam.site}.vault.yml")),
                                          f"no camera account passwords for '{camera_id}'",
                                          "run `camkit secrets init` first")])
     names = inv.city.cameras.accounts
     accounts = {lvl: Login(getattr(names, lvl), current[lvl]) for lvl in LEVELS}
-    prev = doc.get("camera_accounts_previous", {}).get(camera_id)
+    prev = doc.get(PREVIOUS_KEY, {}).get(camera_id)
     boot_doc = store.doc(BOOTSTRAP_DOC)
     boot = (boot_doc.get("cameras", {}).get(camera_id) or boot_doc.get("models", {}).get(f"{cam.vendor}/{cam.model}")
             or boot_doc.get("vendors", {}).get(cam.vendor))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any, Callable
 
 from camkit.access import AccessModel
 from camkit.cameras import criteria, loop_run
-from camkit.cameras.accounts import credentials
+from camkit.cameras.accounts import PINS_KEY, credentials
 from camkit.cameras.onvif import CameraResult, RunOptions, run, targets_from
 from camkit.cameras.profile import CameraProfile, SiteCameraSettings, site_settings
 from camkit.flows import FlowMatrix
@@ -25,7 +26,6 @@ from camkit.secrets import Store
 from camkit.sources import SourceError, diagnostics_of, display_name, load_csv
 
 MARK = {"pass": "pass", "fail": "**FAIL**", "manual": "manual", "n/a": "n/a"}
-PINS_KEY = "camera_tls_pins"  # in the site's vault: camera id -> sha256 of its HTTPS certificate (onvif.Target.pin)
 
 
 def pins(store: Store, sid: str) -> dict[str, str]:
@@ -45,6 +45,20 @@ def record_pins(store: Store, sid: str, results: list[CameraResult]) -> int:
         store.put(sid, PINS_KEY, dict(sorted(have.items())))
         store.save()
     return changed
+
+
+def import_pins(inv: Inventory, store: Store, kit: Store, sid: str) -> int:
+    """The pins a run recorded in its kit (`secrets export --cameras-only`) into the city's store: the site's
+    cameras only, a kit's pin replacing the store's (the run is the later contact). Returns the pins changed."""
+    mine = {c.id for c in inv.cameras_by_site[sid]}
+    have, theirs = pins(store, sid), {c: p for c, p in pins(kit, sid).items() if c in mine}
+    changed = {c: p for c, p in theirs.items()
+               if isinstance(p, str) and re.fullmatch("[0-9a-f]{64}", p) and have.get(c) != p}
+    if changed:
+        have.update(changed)
+        store.put(sid, PINS_KEY, dict(sorted(have.items())))
+        store.save()
+    return len(changed)
 
 
 def unpin(store: Store, sid: str, camera: str) -> bool:
