@@ -16,10 +16,8 @@ the same as a `.tar.gz` beside it).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -36,7 +34,7 @@ from camkit import pipeline
 from camkit.loader import Inventory
 from camkit.model import ServerRole
 from camkit.provenance import camkit_version, inventory_version, results_root
-from camkit.render import md_table
+from camkit.render import csv_bytes, md_table
 
 CHECKLIST = Path(__file__).resolve().parents[1] / "data" / "handover_checklist.yml"
 CHECKLIST_COLUMNS = ("id", "item", "scope", "how", "evidence", "who", "when")
@@ -252,11 +250,8 @@ def build(inventory: Path, site: str, results: Path | None = None, out: Path | N
                        files=["configs.sha256"])
         parts = [vpart, cpart, hpart, configs]
         checklist = site_checklist(inv, site, audit, skipped)
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CHECKLIST_COLUMNS)
-        w.writerows([_cell(r[c]) for c in CHECKLIST_COLUMNS] for r in checklist)
-        (work / "checklist.csv").write_text(buf.getvalue(), "utf-8")
+        (work / "checklist.csv").write_bytes(csv_bytes(list(CHECKLIST_COLUMNS),
+                                                       ([r[c] for c in CHECKLIST_COLUMNS] for r in checklist)))
         stand_ins = sorted({f"{p.name}: {p.stand_in}" for p in parts if p.stand_in})
         bundle = Bundle(site, folder, folder.with_name(folder.name + ".tar.gz"), parts, checklist, stand_ins)
         context = {"time": when.isoformat(), "camkit": camkit_version(),
@@ -280,11 +275,6 @@ def build(inventory: Path, site: str, results: Path | None = None, out: Path | N
         (out / f".{folder.name}.tar.gz.partial").unlink(missing_ok=True)
         raise
     return bundle
-
-
-def _cell(v: str) -> str:
-    """A CSV cell a spreadsheet would run as a formula is escaped (as in every CSV camkit writes)."""
-    return "'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
 
 
 def markdown(inv: Inventory, site: str, bundle: Bundle, context: dict[str, Any]) -> str:
