@@ -44,10 +44,14 @@ def test_bitrate_formula_reproduces_its_source() -> None:
     inv = pipeline.load(EXAMPLE)
     cam = inv.camera_index["ioc-c01"]  # axis 4 MP H.265 25 fps, security
     assert camera_mbps(cam) == pytest.approx(4 * 25 * 0.032)
-    # Key Digital's table, H.264 at 30 fps: 2 MP ~4, 4 MP ~7, 8 MP (3840x2160) ~16 Mb/s
-    for mp, published in ((2.07, 4), (4, 7.7), (8.29, 16)):
+    # Key Digital's table, H.264 at 30 fps: 2 MP ~4, 4 MP ~7, 8 MP (3840x2160) ~16 Mb/s -- the source's own
+    # numbers. The table is not linear in pixels: its 4 MP row is ~10 % below the 2 MP and 8 MP rows' rate per
+    # pixel, so the linear formula sizes 4 MP up to 10 % above it, never below (under-sizing is what loses
+    # footage); 2 and 8 MP within 5 %.
+    for mp, published, over in ((2.07, 4, 0.05), (4, 7, 0.10), (8.29, 16, 0.05)):
         probe = cam.model_copy(update={"resolution_mp": mp, "codec": "h264", "fps": 30})
-        assert camera_mbps(probe) == pytest.approx(published, rel=0.05)
+        got = camera_mbps(probe)
+        assert published * (1 - 0.05) <= got <= published * (1 + over), (mp, got, published)
 
 
 def test_inventory_bitrate_overrides_the_table(inventory: Path) -> None:
@@ -181,10 +185,20 @@ def test_gpu_shortfall_is_reported(inventory: Path) -> None:
     inv = pipeline.load(inventory)
     c = size_city(inv).sites["ioc"].compute
     assert c is not None and c.gpus_needed == 3 and c.iva_shards == 3  # 252 cameras, 100 per T4
+    assert c.gpus_available == 4  # the IOC's four GPUs carry them: no shortfall, no warning
     (inventory / "ipplan.lock.yml").unlink()  # the site outgrows its locked camera subnet: plan afresh
     files = pipeline.render(inv, pipeline.plan(pipeline.load(inventory)), {"sizing"})
+    assert "GPU shortfall" not in files.artifacts["sites/ioc/sizing/README.md"][1].content.decode()
+    # 250 more: 502 cameras need 6 T4s (ceil(502 / 100)) against the 4 present; the warning names both figures
+    for i in range(250, 500):
+        append_row(path, camera(id=f"big-c{i:03d}", mac=f"02:cb:00:00:{i // 256:02x}:{i % 256:02x}", switch="",
+                                port="", connection="cellular", dot1x="", lat="21.0286", lon="105.8041"))
+    inv = pipeline.load(inventory)
+    c = size_city(inv).sites["ioc"].compute
+    assert c is not None and (c.gpus_needed, c.gpus_available) == (6, 4)
+    files = pipeline.render(inv, pipeline.plan(inv), {"sizing"})
     text = files.artifacts["sites/ioc/sizing/README.md"][1].content.decode()
-    assert ("GPU shortfall" in text) == (c.gpus_needed > c.gpus_available)
+    assert "**GPU shortfall:** 6 GPUs needed, 4 in the inventory" in text
 
 
 def test_shards_are_contiguous_and_cover_everything() -> None:
