@@ -108,6 +108,9 @@ def test_a_verify_taken_against_another_render_is_named(inventory: Path, tmp_pat
     rc, _, doc, _ = handover(inventory, results)
     v = parts(doc)["verify"]
     assert rc == 1 and v["status"] == "FAIL" and v["detail"].startswith("0 passed")
+    # the ssh configuration sent every host to loopback: verify says so, and the bundle is no handover
+    assert "on loopback (not the site's devices), as the ssh configuration resolves the hosts" in v["stand_in"]
+    assert "NOT A HANDOVER" in (results / "verify" / SITE / "report.html").read_text()
     assert not any("another render" in n or "verified against render" in n for n in v["notes"])
     # RADIUS answers cannot be asked over ssh: the handover's checklist carries them as a manual item
     assert any(r["id"].startswith("verify-") and "RADIUS answers" in r["item"] for r in doc["checklist"])

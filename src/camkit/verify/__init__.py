@@ -77,6 +77,26 @@ def missing_packages(cluster: bool = False) -> list[str]:
     return [pkg for mod, pkg in needs.items() if importlib.util.find_spec(mod) is None]
 
 
+def ssh_stand_in(expect: dict[str, Any], targets: Targets) -> str | None:
+    """Why an ssh run is not a handover: hosts an ssh_config sends somewhere else than their planned address on
+    loopback (what `ssh -G` resolves each to), or planned addresses that are loopback themselves."""
+    from urllib.parse import urlsplit
+
+    from camkit.provenance import stand_in
+
+    reached = []
+    for e in expect["hosts"].values():
+        addr = urlsplit(e["target"]).hostname or ""
+        if targets.ssh_config and shutil.which("ssh"):
+            res = subprocess.run(["ssh", "-G", "-F", targets.ssh_config, addr], capture_output=True, text=True,
+                                 timeout=30)
+            addr = next((line.split(None, 1)[1] for line in res.stdout.splitlines()
+                         if line.startswith("hostname ")), addr)
+        reached.append(addr)
+    why = stand_in(reached, False)
+    return f"{why}, as the ssh configuration resolves the hosts" if why else None
+
+
 def render_hash(inv: Inventory, plan: Plan, site: str) -> tuple[str, dict[str, bytes]]:
     result = pipeline.render(inv, plan, None, site)
     h = hashlib.sha256()
@@ -229,7 +249,7 @@ def run(inventory: Path, site: str, targets: Targets, out: Path, store_dir: Path
     expect["inventory"] = {"path": str(inventory), **inventory_version(Path(inventory))}
     expect["camkit"] = camkit_version()
     expect["stand_in"] = ("the site rig's podman containers (not the deployed site's servers)"
-                          if targets.mode == "podman" else None)
+                          if targets.mode == "podman" else ssh_stand_in(expect, targets))
     out.mkdir(parents=True, exist_ok=True)
     (out / "expectations.json").write_text(json.dumps(expect, indent=1, sort_keys=True) + "\n")
     shutil.copyfile(SUITE, out / "test_site.py")
