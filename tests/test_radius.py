@@ -269,7 +269,7 @@ def test_no_secret_reaches_the_build_tree(world) -> None:  # type: ignore[no-unt
 
 def test_store_is_ansible_vault_and_reused(world) -> None:  # type: ignore[no-untyped-def]
     path = world["store"].root / f"{SITE}.vault.yml"
-    assert path.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256\n")
+    assert path.read_bytes().startswith(f"$ANSIBLE_VAULT;1.2;AES256;{SITE}\n".encode())  # the site's own vault ID
     before = {p.name: p.read_bytes() for p in world["store"].root.glob("*.vault.yml")}
     again = Store.open(world["store"].root, PASSWORD)
     assert Pki(world["inv"], world["plan"], again).ensure_all() == []

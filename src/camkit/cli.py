@@ -712,7 +712,7 @@ def secrets_init(inventory: Path, store: Path | None) -> None:
         with stages() as stage:
             stage("generating missing secrets")
             created = pki.ensure_all()
-            created = pki.ensure_services()
+            created += pki.ensure_services()
             from camkit.stack_secrets import ensure_deploy_secrets
 
             created += ensure_deploy_secrets(inv, st)
@@ -843,6 +843,56 @@ def secrets_export(inventory: Path, sites: tuple[str, ...], with_children: bool,
         fail(exc, False)
     out.print(f"exported {', '.join(sorted(chosen))}: {len(written)} vault files in {escape(str(dest))}; "
               f"its password is in {escape(str(password_file))} (hand it over separately)", highlight=False)
+
+
+@secrets_group.command("site-password")
+@inventory_arg
+@click.option("--site", required=True, help="the site whose vault the password opens")
+@store_opt
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="where to write it (must not exist; mode 600)")
+def secrets_site_password(inventory: Path, site: str, store: Path | None, password_file: Path) -> None:
+    """Write SITE's own vault password: it opens <site>.vault.yml of the city's store (`ansible-vault view
+    --vault-id <site>@FILE`) and nothing else, neither another site's vault nor a CA key."""
+    from camkit.secrets import Store, site_password, write_private
+
+    try:
+        inv = pipeline.load(inventory)
+        _site_or_fail(inv, site)
+        st = Store.open(_store_dir(store, inv.city.id))
+        st.doc(site)  # the store's password must open the site's vault before its derived password is handed out
+        write_private(password_file, site_password(st.password, site) + b"\n")
+    except InventoryError as exc:
+        fail(exc, False)
+    out.print(f"{escape(site)}'s vault password is in {escape(str(password_file))} "
+              f"(ansible-vault view --vault-id {escape(site)}@{escape(str(password_file))} ...)", highlight=False)
+
+
+@secrets_group.command("wireguard-key")
+@inventory_arg
+@click.argument("host")
+@store_opt
+def secrets_wireguard_key(inventory: Path, host: str, store: Path | None) -> None:
+    """Print HOST's WireGuard private key from its site's vault (for the WireGuard play on the controller, which
+    registers it with no_log; never pipe it anywhere else)."""
+    from camkit.secrets import Store
+
+    try:
+        inv = pipeline.load(inventory)
+        if host not in inv.hosts:
+            from camkit.diagnostics import suggest
+
+            raise click.BadParameter(f"'{host}' is not a server; {suggest(host, list(inv.hosts))}", param_hint="HOST")
+        sid, _ = inv.hosts[host]
+        st = Store.open(_store_dir(store, inv.city.id))
+        key = (st.get(sid, "wireguard_keys") or {}).get(host)
+        if not key:
+            raise InventoryError([Diagnostic(Position(str(st.root / f"{sid}.vault.yml")),
+                                             f"no WireGuard key for {host}",
+                                             "it ends no tunnel, or run `camkit secrets init`")])
+    except InventoryError as exc:
+        fail(exc, False)
+    click.echo(key)
 
 
 @secrets_group.command("fill-switch")

@@ -40,6 +40,7 @@ from camkit.model import (
     UplinkType,
 )
 from camkit.ipplan import LOCK_NAME, LockFile, read_lock
+from camkit.secrets import RESERVED_DOCS
 from camkit.sources import Document, SourceError, diagnostics_of, display_name, load_csv, load_yaml
 
 MODELS_NAME = "camera-models.yml"
@@ -295,6 +296,11 @@ def load(root: Path | str, progress: Callable[[str, int, int], None] | None = No
             continue
         if site.id in sites:
             out.add(doc.position(("id",)), f"duplicate site id '{site.id}'", f"also defined in {site_docs[site.id].file}")
+            continue
+        if site.id in RESERVED_DOCS:  # the secrets store keeps the city's own vaults under these names
+            out.add(doc.position(("id",)), f"site id '{site.id}' is reserved",
+                    f"choose another id: {', '.join(sorted(RESERVED_DOCS))} name the secrets store's city vaults")
+            broken.add(site.id)
             continue
         sites[site.id] = site
         site_docs[site.id] = doc

@@ -5,12 +5,17 @@ Layout of a store (default `secrets/<city id>/`, never inside the inventory or t
     ca.<site>.vault.yml       a site's issuing CA key } offline: only `camkit secrets init/rotate` need it)
     <site>.vault.yml          per site: RADIUS server keys, switch RADIUS secrets,
                               camera client keys, camera account passwords (camkit.cameras.accounts);
-                              an Ansible Vault file (`ansible-vault view` works)
+                              an Ansible Vault file under the site's own vault ID and password
+                              (`camkit secrets site-password`, then `ansible-vault view --vault-id <site>@F`)
     camera-bootstrap.vault.yml  factory logins of cameras not hardened yet (`camkit secrets bootstrap`)
     public/                   certificates and CRLs: public, unencrypted
 
 The vault password comes from CAMKIT_VAULT_PASSWORD_FILE (a file) or CAMKIT_VAULT_PASSWORD; the CA keys' password
 from CAMKIT_CA_PASSWORD_FILE (without it the CA vaults use the vault password, as stores made before did).
+Each site's vault is encrypted with a password of its own, derived from the vault password and the site id
+(HKDF-SHA256, one way): whoever holds the store's password opens every site, whoever holds one site's password
+opens that site's vault and nothing else. Files written before (format 1.1, no vault ID, the store's password)
+still open and are rewritten under the site's password when next saved.
 Secrets are generated once and reused; `rotate` replaces them explicitly.
 """
 
@@ -60,6 +65,30 @@ def is_ca_doc(name: str) -> bool:
     return name == ROOT_CA_DOC or name.startswith("ca.")
 
 
+CAMERA_BOOTSTRAP_DOC = "camera-bootstrap"  # factory logins (camkit.cameras.accounts): the city's, no site's
+RESERVED_DOCS = frozenset({ROOT_CA_DOC, CAMERA_BOOTSTRAP_DOC})  # never a site id (camkit.loader refuses them)
+
+
+def is_site_doc(name: str) -> bool:
+    """A site's own vault, under the site's vault ID and derived password."""
+    return not is_ca_doc(name) and name not in RESERVED_DOCS
+
+
+SITE_VAULT_SALT = b"camkit site vault v1"
+
+
+def site_password(password: bytes, site: str) -> bytes:
+    """A site vault's password: HKDF-SHA256 of the store's password with the site id as context. One way: a
+    site's password reveals neither the store's password nor another site's."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=SITE_VAULT_SALT, info=site.encode()).derive(password)
+    return base64.urlsafe_b64encode(key).rstrip(b"=")
+
+
 def ca_password() -> bytes | None:
     """The CA keys' offline password, when CAMKIT_CA_PASSWORD_FILE names one."""
     path = os.environ.get(CA_PASSWORD_ENV)
@@ -76,10 +105,21 @@ def ca_password() -> bytes | None:
     return text.encode()
 
 
-def _vault(password: bytes) -> Any:
+def write_private(path: Path, data: bytes) -> None:
+    """Write a password file: a new file only (never over an existing file or through a link), mode 600."""
+    if path.exists() or path.is_symlink():
+        raise InventoryError([Diagnostic(Position(str(path)), "the password file exists",
+                                         "give a new path: a password file is never overwritten")])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _vault(*secrets: tuple[str, bytes]) -> Any:
     from ansible.parsing.vault import VaultLib, VaultSecret
 
-    return VaultLib([("default", VaultSecret(password))])
+    return VaultLib([(vault_id, VaultSecret(password)) for vault_id, password in secrets])
 
 
 def random_secret(length: int = 32) -> str:
@@ -113,6 +153,13 @@ class Store:
     def _password(self, name: str) -> bytes:
         return self.ca_password if is_ca_doc(name) and self.ca_password is not None else self.password
 
+    def _secrets(self, name: str) -> list[tuple[str, bytes]]:
+        """(vault ID, password) a file may be under, the one it is written with first: a site's own, then (a
+        store written before per-site passwords) the store's."""
+        if is_site_doc(name):
+            return [(name, site_password(self.password, name)), ("default", self.password)]
+        return [("default", self._password(name))]
+
     def _path(self, name: str) -> Path:
         return self.root / f"{name}.vault.yml"
 
@@ -123,7 +170,7 @@ class Store:
                 from ansible.errors import AnsibleError
 
                 try:
-                    plain = _vault(self._password(name)).decrypt(path.read_bytes())
+                    plain = _vault(*self._secrets(name)).decrypt(path.read_bytes())
                 except AnsibleError as exc:
                     which = (f"the CA password ({CA_PASSWORD_ENV})" if is_ca_doc(name)
                              else "the vault password (CAMKIT_VAULT_PASSWORD_FILE)")
@@ -164,7 +211,9 @@ class Store:
             plain = yaml.safe_dump(self._data[name], sort_keys=True, allow_unicode=True)
             path = self._path(name)
             tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(_vault(self._password(name)).encrypt(plain.encode()))
+            vault_id, password = self._secrets(name)[0]
+            tmp.write_bytes(_vault((vault_id, password)).encrypt(
+                plain.encode(), vault_id=None if vault_id == "default" else vault_id))
             os.chmod(tmp, 0o600)
             tmp.replace(path)
             written.append(path.name)

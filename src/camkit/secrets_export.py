@@ -11,14 +11,13 @@ city's keys.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from camkit.cameras.accounts import ACCOUNTS_KEY, BOOTSTRAP_DOC, PINS_KEY, PREVIOUS_KEY
 from camkit.diagnostics import Diagnostic, InventoryError, Position
 from camkit.loader import Inventory
-from camkit.secrets import Store, random_secret
+from camkit.secrets import Store, random_secret, write_private
 
 CA_KEYS = ("issuing_ca_key",)  # site-vault keys a deployment never needs (only `secrets init/rotate` sign)
 # what one camera run (`cameras apply|audit`) reads of a site's vault: the accounts, the set a rotation replaced,
@@ -35,10 +34,7 @@ def export(inv: Inventory, store: Store, sites: frozenset[str], dest: Path, pass
             raise InventoryError([Diagnostic(Position(str(path)), f"the {what} exists",
                                              "give a new path: an export never overwrites a store or a password")])
     password = random_secret(40)
-    password_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(password + "\n")
+    write_private(password_file, (password + "\n").encode())
     try:
         return _write(inv, store, sites, Store.open(dest, password.encode(), create=True), cameras_only)
     except BaseException:  # nothing half-written: no kit, no password of a kit that does not exist

@@ -81,7 +81,6 @@ class SiteRig:
         venv_bin = str(Path(sys.executable).parent)
         env = podman_env() | {
             "CAMKIT_VAULT_PASSWORD_FILE": str(pw),
-            "ANSIBLE_VAULT_PASSWORD_FILE": str(pw),
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"),
             "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),

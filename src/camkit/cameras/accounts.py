@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from camkit.cameras.profile import LEVELS
 from camkit.diagnostics import Diagnostic, InventoryError, Position
 from camkit.loader import Inventory
-from camkit.secrets import Store
+from camkit.secrets import CAMERA_BOOTSTRAP_DOC, Store
 
-BOOTSTRAP_DOC = "camera-bootstrap"
+BOOTSTRAP_DOC = CAMERA_BOOTSTRAP_DOC
 ACCOUNTS_KEY, PREVIOUS_KEY = "camera_accounts", "camera_accounts_previous"  # in the site's vault (above)
 PINS_KEY = "camera_tls_pins"  # in the site's vault: camera id -> sha256 of its HTTPS certificate (onvif.Target.pin)
 # specials that survive RTSP URLs, XML and vendor web forms unescaped
