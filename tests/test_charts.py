@@ -444,3 +444,46 @@ def test_no_camera_is_pulled_from_an_empty_or_root_path(root: Path) -> None:
         assert path == want, (cid, path, want)
         sources[kind] += 1
     assert sources["lock"] and sources["catalog"], sources  # both inventories use the lock and the catalog
+
+
+def test_each_networkpolicy_rule_of_the_values_is_rendered_as_one_object() -> None:
+    """What `camkit access check` (through camkit.k8s.netpol) reads of the NetworkPolicies is what the charts
+    render: every site and chart of the example, with `helm template`, holds a default deny, DNS egress and exactly
+    one NetworkPolicy per values rule, selecting the rule's component of the release, with its peers and ports."""
+    from camkit.k8s import NAMESPACES
+
+    inv, values = rendered(EXAMPLE)
+    checked = 0
+    for (sid, chart), v in sorted(values.items()):
+        rules = {(d, r["name"]): r for d in ("ingress", "egress") for r in (v.get("networkPolicy") or {}).get(d, [])}
+        if not rules:
+            continue
+        docs = [d for d in objects(chart, {**v, **k8s.deploy_placeholders(v)}) if d["kind"] == "NetworkPolicy"]
+        by_name = {d["metadata"]["name"]: d for d in docs}
+        assert set(by_name) == {f"{chart}-default-deny", f"{chart}-dns"} | {f"{chart}-{d}-{n}" for d, n in rules}, sid
+        for (direction, name), rule in rules.items():
+            spec = by_name[f"{chart}-{direction}-{name}"]["spec"]
+            assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": chart,
+                                                           "app.kubernetes.io/component": rule["component"]}}
+            assert spec["policyTypes"] == [direction.title()]
+            [entry] = spec[direction]
+            peers = entry["from" if direction == "ingress" else "to"]
+            want = []
+            for p in rule["peers"]:
+                if p.get("cidr"):
+                    want.append({"ipBlock": {"cidr": p["cidr"]}})
+                    continue
+                peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": p["namespace"]}}}
+                if p.get("component"):
+                    peer["podSelector"] = {"matchLabels": {"app.kubernetes.io/component": p["component"]}}
+                elif p.get("pods"):
+                    peer["podSelector"] = {"matchLabels": p["pods"]}
+                want.append(peer)
+            assert peers == want, (sid, chart, name)
+            assert entry["ports"] == [{"port": p["port"], "protocol": p["protocol"]} for p in rule["ports"]]
+            checked += 1
+        deny = by_name[f"{chart}-default-deny"]["spec"]
+        assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"]
+        assert NAMESPACES[chart]
+    assert checked > 50

@@ -466,7 +466,7 @@ def _access_build(inventory: Path, build: Path | None, as_json: bool) -> tuple[A
     try:
         inv = pipeline.load(inventory)
         if build is None:
-            result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "cameras", "helm", "publisher"])
+            result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "nftables", "cameras", "helm", "publisher"])
             return inv, {p: a.content for p, (_, a) in result.artifacts.items()}
     except InventoryError as exc:
         fail(exc, as_json)
@@ -1244,6 +1244,7 @@ def run() -> None:
     """Console entry point: like `main()`, but skips tearing down a city-sized model object by object
     at exit (about 0.4 s for Hanoi); output is flushed first."""
     code = 0
+    pipeline.FREEZE_MODEL = True
     try:
         rv = main.main(standalone_mode=False)
         code = rv if isinstance(rv, int) else 0

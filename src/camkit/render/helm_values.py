@@ -38,6 +38,8 @@ IMAGES = {
 NAMESPACES = {"vms": "camkit-vms", "iva": "camkit-iva", "monitoring": "camkit-monitoring",
               "storage": "rook-ceph", "ingress": "kube-system", "sso": "camkit-sso"}
 CHARTS = ("vms", "iva", "monitoring", "storage", "archive", "sso")
+# RKE2's ingress-nginx controller pods (the site's published ingress address leads to them), as a NetworkPolicy peer
+INGRESS_CONTROLLER_PEER = {"namespace": NAMESPACES["ingress"], "component": "controller"}
 # Service tokens (a VMS relaying another VMS, an IVA reading its VMS): lifetime and the daily renewal time
 SERVICE_TOKEN_LIFESPAN_S = 72 * 3600
 SERVICE_TOKEN_REFRESH_AT = (2, 30)  # local time: renewal reloads the relay paths (recording goes on)
@@ -99,7 +101,7 @@ def _sso_peers(flows: FlowMatrix, sid: str, sso_site: str | None) -> tuple[list[
     the VMS, service tokens for the refreshers. Other sites: that address (the flow matrix); the SSO's own site:
     its ingress controller pods (the Service address is DNAT'd to them inside the cluster)."""
     if sid == sso_site:
-        return [{"namespace": NAMESPACES["ingress"], "component": "controller"}], \
+        return [dict(INGRESS_CONTROLLER_PEER)], \
             [{"port": int(INGRESS_HTTPS[1]), "protocol": "TCP"}]
     sso = [f for f in _by_port(flows.out_of(sid, "recorders"), INGRESS_HTTPS) if f.dst.group == "ingress"]
     return _cidrs(a for f in sso for a in f.dst.addresses), _ports(sso)
@@ -203,7 +205,7 @@ class HelmValuesRenderer(Renderer):
         ingress = (
             _rule("rtsps-clients", "vms", _cidrs(a for f in clients for a in f.src.addresses), _ports(clients),
                   "operators, parent tiers and private systems at the shards' published addresses (flow matrix)")
-            + _rule("ingress-controller", "vms", [{"namespace": NAMESPACES["ingress"], "component": "controller"}],
+            + _rule("ingress-controller", "vms", [dict(INGRESS_CONTROLLER_PEER)],
                     [{"port": 9996, "protocol": "TCP"}, {"port": 9997, "protocol": "TCP"}],
                     "playback and API behind the site's HTTPS ingress (operators, flow matrix 443)")
             + _rule("monitoring", "vms", [{"namespace": NAMESPACES["monitoring"]}], [{"port": 9998, "protocol": "TCP"}],
@@ -284,7 +286,7 @@ class HelmValuesRenderer(Renderer):
         objects = sorted({o for shard in shards for c in shard["cameras"] for o in c["objects"]}) + ["all"]
         iva_ns = NAMESPACES["iva"]
         mqtt = [{"port": 1883, "protocol": "TCP"}]
-        ingress = (_rule("ingress-controller", "iva", [{"namespace": NAMESPACES["ingress"], "component": "controller"}],
+        ingress = (_rule("ingress-controller", "iva", [dict(INGRESS_CONTROLLER_PEER)],
                          [{"port": 8971, "protocol": "TCP"}], "Frigate UI behind the site's HTTPS ingress")
                    + _rule("monitoring", "iva", [{"namespace": NAMESPACES["monitoring"]}],
                            [{"port": 5000, "protocol": "TCP"}], "Prometheus scrapes Frigate's metrics")
@@ -421,7 +423,7 @@ class HelmValuesRenderer(Renderer):
         realm = sso_realm(ctx, self.scopes)
         published = ctx.plan.service_ip(site.id, "ingress")
         db = [f for f in flows.out_of(site.id, "recorders") if f.dst.group == "sso-database"]
-        ingress = (_rule("ingress-controller", "sso", [{"namespace": NAMESPACES["ingress"], "component": "controller"}],
+        ingress = (_rule("ingress-controller", "sso", [dict(INGRESS_CONTROLLER_PEER)],
                          [{"port": 8443, "protocol": "TCP"}], "operators and every site's VMS (JWKS) through the ingress")
                    + _rule("cluster", "sso", [{"namespace": NAMESPACES["sso"], "component": "sso"}],
                            [{"port": 7800, "protocol": "TCP"}, {"port": 57800, "protocol": "TCP"}],

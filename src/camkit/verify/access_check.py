@@ -10,9 +10,15 @@ address and port (flow matrix) and is admitted by the camera's IP filter (`camer
 IVA analyses only cameras its unit may see, through a path its own VMS serves. The model is used for the
 expected side only.
 
-Limits (said in the README): the values files are read, not `helm template` output, and MediaMTX, Keycloak
-and a Kubernetes API server do not run here; published Service addresses and NetworkPolicies are not yet
-part of the proof.
+The network under each relay, JWKS and token URL and IVA input is proven from three rendered layers: the flow
+matrix (`firewall/flows.json`), the forward chains of the target site's Kubernetes workers (`nftables/<host>.nft`:
+the published-service rules a DNAT'd connection must pass) and the NetworkPolicies of both ends (each chart's
+`networkPolicy` values, which the chart renders one rule to one object: `camkit.k8s.netpol`). A JWKS or token URL
+must name a site's published ingress address.
+
+Limits (said in the README): the values files are read, not `helm template` output (tests/test_charts.py proves
+the NetworkPolicy rendering on the example), and MediaMTX, Keycloak, MetalLB and a Kubernetes API server do not
+run here.
 """
 
 from __future__ import annotations
@@ -28,8 +34,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from camkit.access import AccessModel
-from camkit.flows import VMS_RTSPS, is_camera_group
+from camkit.flows import INGRESS_HTTPS, VMS_RTSPS, is_camera_group
+from camkit.k8s import NAMESPACES
+from camkit.k8s.netpol import Policies, component_labels
 from camkit.loader import Inventory
+from camkit.model import ServerRole
+from camkit.render.helm_values import INGRESS_CONTROLLER_PEER
 
 _LITERAL = re.compile(r"^~\^((?:[A-Za-z0-9_-]|\\\.)+)/$")
 
@@ -103,6 +113,7 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     iva: dict[str, Any] = {}
     realm: Mapping[str, Any] = {}
     profiles: dict[str, Any] = {}
+    rulesets: dict[str, bytes] = {}  # host -> its rendered nftables ruleset
     for path, content in files.items():
         parts = path.split("/")
         if len(parts) == 4 and parts[0] == "sites" and parts[2] == "cameras" and parts[3] == "profiles.json":
@@ -114,6 +125,8 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                 iva[parts[1]] = read_values(content)
             elif parts[3] == "sso.values.yaml":
                 realm = read_values(content)["realm"]
+        if len(parts) == 4 and parts[0] == "sites" and parts[2] == "nftables" and parts[3].endswith(".nft"):
+            rulesets[parts[3].removesuffix(".nft")] = content
     if not realm:
         rep.violations.append("no SSO realm in the build (sites/<ioc>/helm/sso.values.yaml): nothing grants access")
     by_prefix, other = _readers(realm)
@@ -122,6 +135,7 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     recorders: dict[str, set[str]] = {}  # site -> its recorders' addresses (what a VMS pod's traffic comes from)
     to_cameras: dict[tuple[str, str], list[Range]] = {}  # (recording site, tcp port) -> camera networks it reaches
     push_ok: set[tuple[str, str, str]] = set()  # (private system, target site, address) allowed on VMS_RTSPS
+    reach: dict[str, list[tuple[Range, int]]] = {}  # site -> (address range, tcp port) its recorders may reach
     for f in flows["flows"]:
         site, src_group = f["source"].split(":", 1)
         if src_group == "servers" and (f["proto"], f["ports"]) == VMS_RTSPS and f["destination"].endswith(":vms"):
@@ -134,6 +148,9 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
             to_cameras.setdefault((site, f["ports"]), []).extend(_range(a) for a in f["destination_addresses"])
         if (f["proto"], f["ports"]) == VMS_RTSPS and dst_group == "vms":
             relay_ok.update((site, holder, a) for a in f["destination_addresses"])
+        if f["proto"] == "tcp":
+            reach.setdefault(site, []).extend((_range(a), port) for a in f["destination_addresses"]
+                                              for port in _ports(f["ports"]))
 
     # the camera IP filters of the cameras family: what each camera admits
     admits: dict[str, list[Range]] = {}
@@ -156,8 +173,11 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                 carried.setdefault(cid, []).append((site, cam["path"]))
                 if "hostPath" in cam:
                     rep.violations += _pull_reaches(cid, site, cam["hostPath"], sources.get(site, []),
-                                                    to_cameras, admits.get(cid) if profiles else None)
+                                                    to_cameras, admits.get(cid) if profiles else None,
+                                                    Policies("vms", v))
     served: dict[str, set[str]] = {site: set(own.values()) for site, own in recorded.items()}
+    net = _Network(inv, vms, iva, rulesets, sources, reach)
+    rep.violations += net.urls()
     # what each published VMS address serves: (site, address) -> the cameras of the shard behind it
     published: dict[tuple[str, str], set[str]] = {}
     for site, v in vms.items():
@@ -177,6 +197,7 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                     rep.violations.append(
                         f"{site}: relay '{prefix}/{holder}/...' targets {addr}:{VMS_RTSPS[1]}, which the flow matrix "
                         f"does not let {site}'s VMS reach as {holder}'s VMS")
+                rep.violations += net.relay(site, holder, addr, prefix)
                 behind = published.get((holder, addr))
                 if behind is None:
                     rep.violations.append(
@@ -227,6 +248,8 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                                   "permission of its roles reads any VMS path carrying it")
     # IVA inputs: a path its own VMS serves, of a camera its unit may see
     for site, v in sorted(iva.items()):
+        if any(shard.get("cameras") for shard in v.get("shards", [])):
+            rep.violations += _iva_reads_vms(site, Policies("iva", v), Policies("vms", vms.get(site, {})))
         for shard in v.get("shards", []):
             for cam in shard.get("cameras", []):
                 cid = cam["name"]
@@ -374,9 +397,11 @@ def _ip(text: str) -> int | None:
 
 
 def _pull_reaches(cid: str, site: str, host_path: str, sources: list[tuple[str, int]],
-                  to_cameras: Mapping[tuple[str, str], list[Range]], admitted: list[Range] | None) -> list[str]:
-    """A VMS pulling a camera: the flow matrix lets its recorders reach the camera's address and port, and the
-    camera's IP filter (cameras family) admits every address the VMS may come from."""
+                  to_cameras: Mapping[tuple[str, str], list[Range]], admitted: list[Range] | None,
+                  policies: Policies) -> list[str]:
+    """A VMS pulling a camera: the flow matrix lets its recorders reach the camera's address and port, its
+    NetworkPolicies let its pods out to it, and the camera's IP filter (cameras family) admits every address the
+    VMS may come from."""
     host, _, rest = host_path.partition(":")
     port = rest.split("/", 1)[0]
     ip = _ip(host)
@@ -386,6 +411,9 @@ def _pull_reaches(cid: str, site: str, host_path: str, sources: list[tuple[str, 
     if not any(a <= ip <= b for a, b in to_cameras.get((site, port), ())):
         out.append(f"camera '{cid}': {site}'s VMS pulls it from {host}:{port}, but the flow matrix lets {site}'s "
                    "recorders reach no such address and port")
+    if not policies.egress_to_address("vms", ip, int(port)):
+        out.append(f"camera '{cid}': {site}'s VMS pulls it from {host}:{port}, but its NetworkPolicies let no VMS "
+                   "pod out to that address and port")
     if admitted is not None:
         refused = sorted(t for t, n in sources if not any(a <= n <= b for a, b in admitted))
         if refused:
@@ -400,7 +428,8 @@ def files_of(build: Path) -> dict[str, bytes]:
         rel = p.relative_to(build).as_posix()
         if p.is_file() and not p.is_symlink() and (rel.startswith("sites/") and ("/helm/" in rel
                                                    or rel.endswith(("/publisher/mediamtx.yml.tmpl", "/publisher/stunnel.conf"))
-                                                   or rel.endswith("/cameras/profiles.json"))
+                                                   or rel.endswith("/cameras/profiles.json")
+                                                   or ("/nftables/" in rel and rel.endswith(".nft")))
                                                    or rel == "firewall/flows.json"):
             out[rel] = p.read_bytes()
     return out
@@ -420,3 +449,141 @@ def explain(inv: Inventory, files: Mapping[str, bytes], camera: str, rep: Report
             lines.append(f"  analysed: by the IVA of {path.split('/')[1]}")
     return lines
 
+
+
+def _ports(spec: str) -> list[int]:
+    """'8322', '6443,9345', '6800-7300' -> the ports (ranges of the flow matrix are short)."""
+    out: list[int] = []
+    for part in spec.replace(" ", "").split(","):
+        lo, _, hi = part.partition("-")
+        if lo.isdigit():
+            out += range(int(lo), int(hi if hi.isdigit() else lo) + 1)
+    return out
+
+
+_NFT_SET = re.compile(r"^\tset (\S+) \{$")
+_NFT_ELEMENTS = re.compile(r"^\t\telements = \{ (.*) \}$")
+_NFT_PUBLISHED = re.compile(r"^\t\tip saddr @(\S+) ct original ip daddr @(\S+) tcp dport (\{ [^}]* \}|\S+) .*\baccept\b")
+
+
+def published_accepts(ruleset: str) -> list[tuple[list[Range], list[Range], list[int]]]:
+    """The forward chain's accepts of published-service connections in a ruleset camkit rendered: (source ranges,
+    original destination ranges, tcp ports). Only the forward chain is read; other forms are not accepts of this
+    kind."""
+    sets: dict[str, list[Range]] = {}
+    out = []
+    name, chain = None, ""
+    for line in ruleset.splitlines():
+        if m := _NFT_SET.match(line):
+            name = m.group(1)
+        elif name and (m := _NFT_ELEMENTS.match(line)):
+            sets[name] = [_range(a.strip()) for a in m.group(1).split(",")]
+            name = None
+        elif line.startswith("\tchain "):
+            chain = line.split()[1]
+        elif chain == "forward" and (m := _NFT_PUBLISHED.match(line)):
+            out.append((sets.get(m.group(1), []), sets.get(m.group(2), []), _ports(m.group(3).strip("{} "))))
+    return out
+
+
+def _within(ip: int, ranges: list[Range]) -> bool:
+    return any(a <= ip <= b for a, b in ranges)
+
+
+@dataclass
+class _Network:
+    """The network layers under a connection to a site's published address: flow matrix, the site's workers'
+    forward chains, and the NetworkPolicies of the client and server pods."""
+
+    inv: Inventory
+    vms: Mapping[str, Any]
+    iva: Mapping[str, Any]
+    rulesets: Mapping[str, bytes]
+    sources: Mapping[str, list[tuple[str, int]]]  # site -> its recorders (address, as integer)
+    reach: Mapping[str, list[tuple[Range, int]]]
+    _accepts: dict[str, list[tuple[list[Range], list[Range], list[int]]]] = field(default_factory=dict)
+
+    def workers(self, site: str) -> list[str]:
+        s = self.inv.sites[site]
+        return [s.hostname(v.name) for v in s.servers if ServerRole.k8s_worker in v.roles]
+
+    def forward_refusals(self, site: str, src: str, ip: int, port: int) -> list[str]:
+        """The workers of `site` whose forward chain does not accept `src` to the published `ip`:`port` (any worker
+        may be the one MetalLB has announce the address)."""
+        n = _range(src)[0]
+        out = []
+        for host in self.workers(site):
+            if host not in self.rulesets:
+                out.append(f"{host} (no ruleset rendered)")
+                continue
+            if host not in self._accepts:
+                self._accepts[host] = published_accepts(_text(self.rulesets[host]))
+            if not any(_within(n, s) and _within(ip, d) and port in ports for s, d, ports in self._accepts[host]):
+                out.append(host)
+        return out
+
+    def relay(self, site: str, holder: str, addr: str, prefix: str) -> list[str]:
+        out = []
+        ip, port = _range(addr)[0], int(VMS_RTSPS[1])
+        what = f"{site}: relay '{prefix}/{holder}/...' to {addr}:{port}"
+        if not Policies("vms", self.vms.get(site, {})).egress_to_address("vms", ip, port):
+            out.append(f"{what}: {site}'s VMS NetworkPolicies let no VMS pod out to it")
+        holder_pol = Policies("vms", self.vms.get(holder, {}))
+        for src, n in self.sources.get(site, []):
+            if not holder_pol.ingress_from_address("vms", n, port):
+                out.append(f"{what}: {holder}'s VMS NetworkPolicies do not admit {site}'s recorder {src}")
+            refused = self.forward_refusals(holder, src, ip, port)
+            if refused:
+                out.append(f"{what}: the forward chain of {', '.join(refused)} drops {site}'s recorder {src}")
+        return out
+
+    def urls(self) -> list[str]:
+        """Every JWKS and token URL a VMS or IVA uses: a published ingress address its recorders may reach (flow
+        matrix), that its NetworkPolicies let its pods out to, and that the ingress site's workers forward."""
+        ingress = {v["publish"]["ingress"]: site for site, v in self.vms.items()
+                   if (v.get("publish") or {}).get("ingress")}
+        out = []
+        for chart, charts in (("vms", self.vms), ("iva", self.iva)):
+            for site, v in sorted(charts.items()):
+                urls = [("token URL", (v.get("tokens") or {}).get("url"))]
+                if chart == "vms":
+                    urls.insert(0, ("JWKS URL", (v.get("auth") or {}).get("jwks")))
+                pol = Policies(chart, v)
+                for what, url in urls:
+                    if not url:
+                        continue
+                    u = urlsplit(url)
+                    host, port = u.hostname or "", u.port or int(INGRESS_HTTPS[1])
+                    ip = _ip(host)
+                    where = f"{site}: the {chart.upper()}'s {what} {host}:{port}"
+                    if ip is None or host not in ingress:
+                        out.append(f"{where} is not a site's published ingress address")
+                        continue
+                    if ingress[host] == site:
+                        # its own cluster's address: kube-proxy sends pods straight to the ingress controller's pods
+                        # (no node forward chain, no flow between sites); only the NetworkPolicy egress decides
+                        if not pol.egress_to_pods(chart, INGRESS_CONTROLLER_PEER["namespace"],
+                                                  component_labels(INGRESS_CONTROLLER_PEER["component"]), port):
+                            out.append(f"{where}: its NetworkPolicies do not let a {chart.upper()} pod reach the "
+                                       "ingress controller of its own cluster")
+                        continue
+                    if not any(_within(ip, [r]) and p == port for r, p in self.reach.get(site, [])):
+                        out.append(f"{where}: the flow matrix does not let {site}'s recorders reach it")
+                    if not pol.egress_to_address(chart, ip, port):
+                        out.append(f"{where}: its NetworkPolicies let no {chart.upper()} pod out to it")
+                    for src, _ in self.sources.get(site, []):
+                        refused = self.forward_refusals(ingress[host], src, ip, port)
+                        if refused:
+                            out.append(f"{where}: the forward chain of {', '.join(refused)} drops {site}'s "
+                                       f"recorder {src}")
+        return out
+
+
+def _iva_reads_vms(site: str, iva: Policies, vms: Policies) -> list[str]:
+    """The IVA reads its VMS's restream inside the cluster: its egress and the VMS's ingress both allow it."""
+    port, out = int(VMS_RTSPS[1]), []
+    if not iva.egress_to_pods("iva", NAMESPACES["vms"], component_labels("vms"), port):
+        out.append(f"{site}: the IVA's NetworkPolicies do not let it read its VMS ({NAMESPACES['vms']}:{port})")
+    if not vms.ingress_from_pods("vms", NAMESPACES["iva"], component_labels("iva"), port):
+        out.append(f"{site}: the VMS's NetworkPolicies do not admit its IVA on {port}")
+    return out
