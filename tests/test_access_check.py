@@ -311,3 +311,19 @@ def test_a_vms_whose_networkpolicies_keep_it_from_a_camera_is_named(example) -> 
     rep = check(inv, mutate(files, "sites/hang-trong/helm/vms.values.yaml", close))
     assert rep.violations and all("hang-trong's VMS pulls it from" in v and "NetworkPolicies let no VMS pod out"
                                   in v for v in rep.violations), rep.violations
+
+
+def test_networkpolicy_blocks_that_overlap_admit_every_address_of_either() -> None:
+    from camkit.k8s.netpol import Policies
+
+    pol = Policies("vms", {"networkPolicy": {"egress": [
+        {"name": "a", "component": "vms", "peers": [{"cidr": "10.0.0.0/8"}, {"cidr": "10.1.0.0/16"}],
+         "ports": [{"port": 554, "protocol": "TCP"}]},
+        {"name": "b", "component": "vms", "peers": [{"cidr": "192.168.1.7/32"}, {"namespace": "x"}],
+         "ports": [{"port": 554, "protocol": "TCP"}]}]}})
+    ip = lambda a: int(__import__("ipaddress").IPv4Address(a))  # noqa: E731
+    assert pol.egress_to_address("vms", ip("10.200.0.1"), 554) and pol.egress_to_address("vms", ip("192.168.1.7"), 554)
+    assert not pol.egress_to_address("vms", ip("192.168.1.8"), 554)
+    assert not pol.egress_to_address("vms", ip("10.200.0.1"), 322)  # another port
+    assert not pol.egress_to_address("iva", ip("10.200.0.1"), 554)  # another component's pods
+    assert not pol.ingress_from_address("vms", ip("10.200.0.1"), 554)  # the other direction

@@ -10,6 +10,7 @@ budget for a city (a `helm template` per chart per site does not).
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -25,9 +26,6 @@ class Peer:
     last: int = -1
     namespace: str = ""
     labels: tuple[tuple[str, str], ...] = ()
-
-    def admits_address(self, ip: int) -> bool:
-        return self.first <= ip <= self.last
 
     def admits_pod(self, namespace: str, labels: Mapping[str, str]) -> bool:
         return self.first < 0 and self.namespace == namespace and all(labels.get(k) == v for k, v in self.labels)
@@ -62,16 +60,36 @@ class Policies:
         self.rules = [Rule(d, r["component"], r.get("name", ""), tuple(_peer(p) for p in r.get("peers", [])),
                            frozenset((p.get("protocol", "TCP"), int(p["port"])) for p in r.get("ports", [])))
                       for d in ("ingress", "egress") for r in pol.get(d, [])]
+        self._cache: dict[tuple[str, str, int, str], list[tuple[int, int]]] = {}
 
     def _rules(self, direction: str, component: str, port: int, proto: str) -> Iterable[Rule]:
         return (r for r in self.rules
                 if r.direction == direction and r.component == component and (proto, port) in r.ports)
 
+    def _blocks(self, direction: str, component: str, port: int, proto: str) -> list[tuple[int, int]]:
+        """The address blocks the matching rules admit, sorted and joined (asked once per camera of a city)."""
+        key = (direction, component, port, proto)
+        if key not in self._cache:
+            merged: list[tuple[int, int]] = []
+            for a, b in sorted((p.first, p.last) for r in self._rules(direction, component, port, proto)
+                               for p in r.peers if p.first >= 0):
+                if merged and a <= merged[-1][1] + 1:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+                else:
+                    merged.append((a, b))
+            self._cache[key] = merged
+        return self._cache[key]
+
+    def _admits(self, direction: str, component: str, ip: int, port: int, proto: str) -> bool:
+        blocks = self._blocks(direction, component, port, proto)
+        i = bisect.bisect_right(blocks, (ip, 2**32)) - 1
+        return i >= 0 and blocks[i][1] >= ip
+
     def egress_to_address(self, component: str, ip: int, port: int, proto: str = "TCP") -> bool:
-        return any(p.admits_address(ip) for r in self._rules("egress", component, port, proto) for p in r.peers)
+        return self._admits("egress", component, ip, port, proto)
 
     def ingress_from_address(self, component: str, ip: int, port: int, proto: str = "TCP") -> bool:
-        return any(p.admits_address(ip) for r in self._rules("ingress", component, port, proto) for p in r.peers)
+        return self._admits("ingress", component, ip, port, proto)
 
     def egress_to_pods(self, component: str, namespace: str, labels: Mapping[str, str], port: int,
                        proto: str = "TCP") -> bool:

@@ -23,12 +23,13 @@ run here.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import yaml
@@ -164,6 +165,7 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     # every path of every VMS that carries a camera: (vms site, path) -> camera
     recorded: dict[str, dict[str, str]] = {}  # vms site -> camera -> path
     carried: dict[str, list[tuple[str, str]]] = {}  # camera -> [(vms site, path)]
+    net = _Network(inv, vms, iva, rulesets, sources, reach)
     for site, v in sorted(vms.items()):
         own = recorded.setdefault(site, {})
         for shard in v.get("shards", []):
@@ -174,9 +176,8 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
                 if "hostPath" in cam:
                     rep.violations += _pull_reaches(cid, site, cam["hostPath"], sources.get(site, []),
                                                     to_cameras, admits.get(cid) if profiles else None,
-                                                    Policies("vms", v))
+                                                    net.policies("vms", site))
     served: dict[str, set[str]] = {site: set(own.values()) for site, own in recorded.items()}
-    net = _Network(inv, vms, iva, rulesets, sources, reach)
     rep.violations += net.urls()
     # what each published VMS address serves: (site, address) -> the cameras of the shard behind it
     published: dict[tuple[str, str], set[str]] = {}
@@ -249,7 +250,7 @@ def check(inv: Inventory, files: Mapping[str, bytes]) -> Report:
     # IVA inputs: a path its own VMS serves, of a camera its unit may see
     for site, v in sorted(iva.items()):
         if any(shard.get("cameras") for shard in v.get("shards", [])):
-            rep.violations += _iva_reads_vms(site, Policies("iva", v), Policies("vms", vms.get(site, {})))
+            rep.violations += _iva_reads_vms(site, net.policies("iva", site), net.policies("vms", site))
         for shard in v.get("shards", []):
             for cam in shard.get("cameras", []):
                 cid = cam["name"]
@@ -486,6 +487,20 @@ def published_accepts(ruleset: str) -> list[tuple[list[Range], list[Range], list
     return out
 
 
+_MAX = 2**32
+
+
+def _merged(ranges: Iterable[Range]) -> list[Range]:
+    """Sorted, overlapping or touching ranges joined: one bisect then answers 'is this address in any'."""
+    out: list[Range] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _within(ip: int, ranges: list[Range]) -> bool:
     return any(a <= ip <= b for a, b in ranges)
 
@@ -502,10 +517,22 @@ class _Network:
     sources: Mapping[str, list[tuple[str, int]]]  # site -> its recorders (address, as integer)
     reach: Mapping[str, list[tuple[Range, int]]]
     _accepts: dict[str, list[tuple[list[Range], list[Range], list[int]]]] = field(default_factory=dict)
+    _policies: dict[tuple[str, str], Policies] = field(default_factory=dict)
+    _sources_to: dict[tuple[str, int, int], list[Range] | None] = field(default_factory=dict)
+    _workers: dict[str, list[str]] = field(default_factory=dict)
+
+    def policies(self, chart: str, site: str) -> Policies:
+        """The NetworkPolicies of a site's chart release (none rendered: nothing is allowed)."""
+        key = (chart, site)
+        if key not in self._policies:
+            self._policies[key] = Policies(chart, (self.vms if chart == "vms" else self.iva).get(site, {}))
+        return self._policies[key]
 
     def workers(self, site: str) -> list[str]:
-        s = self.inv.sites[site]
-        return [s.hostname(v.name) for v in s.servers if ServerRole.k8s_worker in v.roles]
+        if site not in self._workers:
+            s = self.inv.sites[site]
+            self._workers[site] = [s.hostname(v.name) for v in s.servers if ServerRole.k8s_worker in v.roles]
+        return self._workers[site]
 
     def forward_refusals(self, site: str, src: str, ip: int, port: int) -> list[str]:
         """The workers of `site` whose forward chain does not accept `src` to the published `ip`:`port` (any worker
@@ -513,22 +540,35 @@ class _Network:
         n = _range(src)[0]
         out = []
         for host in self.workers(site):
-            if host not in self.rulesets:
+            accepted = self._accepted_sources(host, ip, port)
+            if accepted is None:
                 out.append(f"{host} (no ruleset rendered)")
                 continue
-            if host not in self._accepts:
-                self._accepts[host] = published_accepts(_text(self.rulesets[host]))
-            if not any(_within(n, s) and _within(ip, d) and port in ports for s, d, ports in self._accepts[host]):
+            i = bisect.bisect_right(accepted, (n, _MAX)) - 1
+            if i < 0 or accepted[i][1] < n:
                 out.append(host)
         return out
+
+    def _accepted_sources(self, host: str, ip: int, port: int) -> list[Range] | None:
+        """The source ranges `host`'s forward chain accepts to the published `ip`:`port`, sorted (None: no ruleset)."""
+        key = (host, ip, port)
+        if key not in self._sources_to:
+            if host not in self.rulesets:
+                self._sources_to[key] = None
+            else:
+                if host not in self._accepts:
+                    self._accepts[host] = published_accepts(_text(self.rulesets[host]))
+                self._sources_to[key] = _merged(r for src, dst, ports in self._accepts[host]
+                                                if port in ports and _within(ip, dst) for r in src)
+        return self._sources_to[key]
 
     def relay(self, site: str, holder: str, addr: str, prefix: str) -> list[str]:
         out = []
         ip, port = _range(addr)[0], int(VMS_RTSPS[1])
         what = f"{site}: relay '{prefix}/{holder}/...' to {addr}:{port}"
-        if not Policies("vms", self.vms.get(site, {})).egress_to_address("vms", ip, port):
+        if not self.policies("vms", site).egress_to_address("vms", ip, port):
             out.append(f"{what}: {site}'s VMS NetworkPolicies let no VMS pod out to it")
-        holder_pol = Policies("vms", self.vms.get(holder, {}))
+        holder_pol = self.policies("vms", holder)
         for src, n in self.sources.get(site, []):
             if not holder_pol.ingress_from_address("vms", n, port):
                 out.append(f"{what}: {holder}'s VMS NetworkPolicies do not admit {site}'s recorder {src}")
@@ -548,7 +588,7 @@ class _Network:
                 urls = [("token URL", (v.get("tokens") or {}).get("url"))]
                 if chart == "vms":
                     urls.insert(0, ("JWKS URL", (v.get("auth") or {}).get("jwks")))
-                pol = Policies(chart, v)
+                pol = self.policies(chart, site)
                 for what, url in urls:
                     if not url:
                         continue
