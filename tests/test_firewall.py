@@ -76,9 +76,15 @@ def test_relays_follow_the_access_model(example) -> None:  # type: ignore[no-unt
 
 def test_private_system_reaches_only_its_parent_recorder(example) -> None:  # type: ignore[no-untyped-def]
     _, _, m = example
-    out = [f for f in m.flows if f.src.site == "toa-nha-hang-bac" and f.dst.site != "toa-nha-hang-bac"]
+    out = [f for f in m.flows if f.src.site == "toa-nha-hang-bac" and f.dst.site != "toa-nha-hang-bac"
+           and not f.via_uplink]
     # its parent VMS's published address (the push), the city SSO's ingress (its recorder's publish token)
     assert sorted((f.dst.name, f.ports) for f in out) == [("hang-bac:vms", "8322"), ("ioc:ingress", "443")]
+    # and the tunnel carrying them: from the Internet to its hub gateway, on the hub's uplink only
+    [tunnel] = [f for f in m.flows if f.src.site == "toa-nha-hang-bac" and f.via_uplink]
+    assert (tunnel.src.addresses, tunnel.dst.name, tunnel.proto, tunnel.ports) == (
+        ("0.0.0.0/0",), "hoan-kiem:wireguard-hub-gw1", "udp", "51820")
+    assert all(tunnel not in flows for flows in m.by_gateway_site.values())  # for the hub itself, never forwarded
     into = [f for f in m.flows if f.dst.site == "toa-nha-hang-bac" and f.src.site != "toa-nha-hang-bac"]
     assert into == []
 

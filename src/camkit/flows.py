@@ -93,6 +93,9 @@ class Flow:
     reason: str
     ref: str  # master plan section or component
     l2_local: bool = False  # stays inside one subnet: no gateway sees it
+    # from the Internet to the destination host itself, on its uplink NIC: matched on that interface, not on a
+    # source address (a private system's Internet address is whatever its ISP gives); no gateway forwards it
+    via_uplink: bool = False
 
     def row(self) -> list[str]:
         return [self.id, self.src.name, ";".join(self.src.addresses), self.dst.name, ";".join(self.dst.addresses),
@@ -178,7 +181,7 @@ class FlowMatrix:
         private_only = False
 
         def add(src: Endpoint | None, dst: Endpoint | None, port: tuple[str, str], reason: str, ref: str,
-                l2_local: bool = False) -> None:
+                l2_local: bool = False, via_uplink: bool = False) -> None:
             if src is None or dst is None or not src.addresses or not dst.addresses:
                 return
             if private_only and not (src.site == dst.site or reason.startswith("private system publishes")):
@@ -189,7 +192,7 @@ class FlowMatrix:
             if fid in ids:
                 return
             ids.add(fid)
-            out.append(Flow(fid, src, dst, port[0], port[1], reason, ref, l2_local))
+            out.append(Flow(fid, src, dst, port[0], port[1], reason, ref, l2_local, via_uplink))
 
         inv = self.inv
         ntp, dns, syslog = self.service("ntp"), self.service("dns"), self.service("syslog")
@@ -271,6 +274,16 @@ class FlowMatrix:
                         "(publish on its own camera paths only), through its tunnel",
                         "VII.2.2.5 private cameras only after encryption")
         private_only = False
+        # each private system's tunnel reaches its hub gateway from the Internet, on the hub's uplink only
+        from camkit.wireguard import PORT as WG_PORT, tunnels
+
+        for t in tunnels(inv, self.plan):
+            hub_site = inv.sites[t.hub_site]
+            hub = next(s for s in hub_site.servers if hub_site.hostname(s.name) == t.hub)
+            add(Endpoint(t.site, "internet", ("0.0.0.0/0",)),
+                Endpoint(t.hub_site, f"wireguard-hub-{hub.name}", tuple(server_ips(self.plan, hub_site, hub.name))),
+                ("udp", str(WG_PORT)), f"the WireGuard tunnel of {t.site} from the Internet (the hub's uplink only)",
+                "VII.2.2.5 private cameras only after encryption", via_uplink=True)
         # a unit's VMS records its cameras that sit on another site's network (e.g. police cameras at a ward)
         for at, where, cam_ids in topo.pulled_elsewhere():
             rec, owned = self.recorders(at), self.cameras_of(where, cam_ids, at)
@@ -314,7 +327,7 @@ class FlowMatrix:
     def by_gateway_site(self) -> dict[str, list[Flow]]:
         out: dict[str, list[Flow]] = {}
         for f in self.flows:
-            if f.l2_local:
+            if f.l2_local or f.via_uplink:
                 continue
             for sid in self.path(f.src.site, f.dst.site):
                 if self.gateways(sid):

@@ -439,6 +439,11 @@ class Server(Strict):
             raise ValueError("a 'gpu' server needs gpus >= 1")
         return self
 
+    @property
+    def uplink_nic(self) -> str | None:
+        """A gateway's uplink NIC (its last): the site's transit links and, at a WireGuard hub, the Internet."""
+        return self.nics[-1] if ServerRole.gateway in self.roles else None
+
 
 class Switch(Strict):
     id: Slug = Field(description="short name; the hostname is <site>-<id>")

@@ -44,4 +44,5 @@ class FirewallMatrixRenderer(Renderer):
         yield Artifact("firewall/flows.csv", csv_bytes(HEADER, [f.row() for f in matrix.flows]))
         yield Artifact("firewall/flows.json", json_bytes({"flows": [dict(zip(HEADER, [
             f.id, f.src.name, list(f.src.addresses), f.dst.name, list(f.dst.addresses), f.proto, f.ports, f.reason,
-            f.ref])) | {"l2_local": f.l2_local} for f in matrix.flows]}))
+            f.ref])) | {"l2_local": f.l2_local} | ({"via_uplink": True} if f.via_uplink else {})
+            for f in matrix.flows]}))

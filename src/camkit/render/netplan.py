@@ -59,6 +59,7 @@ def server_context(ctx: RenderContext, site: Site, server: Server) -> dict[str, 
     wan = None
     if is_gw:
         wan_nic = nics.pop()
+        assert wan_nic == server.uplink_nic
         addrs, routes = [], []
         ends = plan.transit_ends(site.id)
         if ends:

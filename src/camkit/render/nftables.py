@@ -59,24 +59,29 @@ def _addr_key(a: str) -> tuple[int, ...]:
     return tuple(int(x) for x in ip.split("."))
 
 
-def _accepts(flows: list[Flow], match: Callable[[Flow], str]) -> list[str]:
-    """One accept rule per source set and match (flows that differ only in their reason share a rule)."""
+def _accepts(flows: list[Flow], match: Callable[[Flow], str], uplink: str | None = None) -> list[str]:
+    """One accept rule per source set and match (flows that differ only in their reason share a rule). A flow from
+    the Internet on the host's uplink is matched on that interface instead of a source set."""
     seen: set[tuple[str, str]] = set()
     out = []
     for f in flows:
         m = match(f)
-        if (f.src.set_name, m) not in seen:
-            seen.add((f.src.set_name, m))
-            out.append(f'\t\tip saddr @{f.src.set_name} {m} counter accept comment "{_comment(f)}"')
+        src = f'iifname "{uplink}"' if f.via_uplink else f"ip saddr @{f.src.set_name}"
+        if f.via_uplink and uplink is None:
+            continue  # not a gateway: no uplink to accept it on
+        if (src, m) not in seen:
+            seen.add((src, m))
+            out.append(f'\t\t{src} {m} counter accept comment "{_comment(f)}"')
     return out
 
 
 def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k8s: bool, pod_cidr: str,
-            published: list[Flow] | None = None) -> str:
+            published: list[Flow] | None = None, uplink: str | None = None) -> str:
     published = published or []
     sets: dict[str, Endpoint] = {}
     for f in inbound:
-        sets.setdefault(f.src.set_name, f.src)
+        if not f.via_uplink:
+            sets.setdefault(f.src.set_name, f.src)
     for f in [*forward, *published]:
         sets.setdefault(f.src.set_name, f.src)
         sets.setdefault(f.dst.set_name, f.dst)
@@ -98,7 +103,7 @@ def ruleset(host: str, site_id: str, inbound: list[Flow], forward: list[Flow], k
         "\t\tct state invalid drop",
         '\t\tiif "lo" accept',
     ]
-    lines += _accepts(inbound, _match)
+    lines += _accepts(inbound, _match, uplink)
     lines += [
         f'\t\t{LOG_RATE} log prefix "camkit {site_id[:40]} in drop: " level info',
         "\t\tcounter drop",
@@ -154,5 +159,5 @@ class NftablesRenderer(Renderer):
                 k8s = bool({ServerRole.k8s_worker, ServerRole.k8s_control}.intersection(server.roles))
                 published = sorted((f for g in ("vms", "ingress") for f in matrix.into(sid, g)),
                                    key=lambda f: f.id) if ServerRole.k8s_worker in server.roles else []
-                text = ruleset(host, sid, inbound, crossing if is_gw else [], k8s, pod, published)
+                text = ruleset(host, sid, inbound, crossing if is_gw else [], k8s, pod, published, server.uplink_nic)
                 yield Artifact(f"sites/{sid}/nftables/{host}.nft", text.encode("utf-8"), sid)
