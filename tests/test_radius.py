@@ -406,3 +406,20 @@ def test_quarantine_vlan_for_unknown_devices(tmp_path: Path, inventory: Path) ->
         proc.wait(5)
         log.close()
         ns.delete()
+
+
+def test_a_mab_camera_is_accepted_only_from_its_own_switch(world, server) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16 (2): a MAC is no secret. hk-c01's MAC sent by another switch the same server serves (shown live
+    before this: Access-Accept, camera VLAN 100) gets the unknown-device answer: quarantine VLAN, or reject."""
+    inv = world["inv"]
+    cam = inv.camera_index["hk-c01"]
+    own, other = inv.sites[cam.site].hostname(cam.switch or ""), "trang-tien-sw1"
+    assert own != other and other in server["switches"]
+    [mine] = mab(server, secret_of(world, own), server["switches"][own], [cam.mac])
+    assert mine["result"] == "accept" and mine["attrs"]["Tunnel-Private-Group-Id"] == ["100"], mine
+    [moved] = mab(server, secret_of(world, other), server["switches"][other], [cam.mac])
+    quarantine = inv.city.services.quarantine_vlan
+    if quarantine:
+        assert moved["result"] == "accept" and moved["attrs"]["Tunnel-Private-Group-Id"] == [str(quarantine)], moved
+    else:
+        assert moved["result"] == "reject", moved

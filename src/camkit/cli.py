@@ -461,13 +461,13 @@ def visible_to(unit: str, inventory: Path, as_json: bool) -> None:
 
 def _access_build(inventory: Path, build: Path | None, as_json: bool) -> tuple[Any, dict[str, bytes]]:
     """The inventory and the rendered files the access check reads: a build folder, else rendered in memory."""
-    from camkit.verify.access_check import files_of
+    from camkit.verify.access_check import files_of, read_by_check
 
     try:
         inv = pipeline.load(inventory)
         if build is None:
             result = pipeline.render(inv, pipeline.plan(inv), ["firewall", "nftables", "cameras", "helm", "publisher"])
-            return inv, {p: a.content for p, (_, a) in result.artifacts.items()}
+            return inv, {p: a.content for p, (_, a) in result.artifacts.items() if read_by_check(p)}
     except InventoryError as exc:
         fail(exc, as_json)
     city = build / inv.city.id if (build / inv.city.id).is_dir() else build

@@ -209,8 +209,11 @@ QUARANTINE = """\t\tupdate reply {{
 \t\t}}"""
 
 
-def _entry(key: str, vlan: int, comment: str) -> str:
-    return (f"# {comment}\n{key}\n\tTunnel-Type := VLAN,\n\tTunnel-Medium-Type := IEEE-802,\n"
+def _entry(key: str, vlan: int, comment: str, switch_ip: str | None = None) -> str:
+    """One users-file entry; `switch_ip`: it matches only requests sent by that switch (the packet's source address,
+    which the client's shared secret authenticates; a NAS-IP-Address attribute is whatever the sender writes)."""
+    check = f"\tPacket-Src-IP-Address == {switch_ip}" if switch_ip else ""
+    return (f"# {comment}\n{key}{check}\n\tTunnel-Type := VLAN,\n\tTunnel-Medium-Type := IEEE-802,\n"
             f'\tTunnel-Private-Group-Id := "{vlan}"\n\n')
 
 
@@ -231,11 +234,13 @@ class RadiusRenderer(Renderer):
             for sid in served:
                 s = inv.sites[sid]
                 vlan = plan.camera_vlan(sid, inv.city.networks.cameras.vlan)
+                switch_ips: dict[str, str] = {}
                 for sw in s.switches:
                     host = s.hostname(sw.id)
                     a = plan.assignments.get((NetworkRole.management, host))
                     if a is None:
                         continue
+                    switch_ips[sw.id] = a.ip
                     nas = {"cisco-iosxe": "cisco", "huawei-vrp": "other", "aruba-cx": "other"}[sw.dialect.value]
                     clients.append(f"client {host} {{\n\tipaddr = {a.ip}\n\tproto = udp\n"
                                    f"\trequire_message_authenticator = yes\n\tnas_type = {nas}\n"
@@ -243,8 +248,8 @@ class RadiusRenderer(Renderer):
                 cams: list[Camera] = [c for c in inv.cameras_by_site[sid] if c.dot1x]
                 for c in cams:
                     note = f"{c.id} ({sid}, switch {c.switch} port {c.port})"
-                    if c.dot1x == "mab":
-                        mab.append(_entry(c.mac.replace(":", ""), vlan, note))
+                    if c.dot1x == "mab":  # a MAC is no secret: accepted only from the camera's own switch
+                        mab.append(_entry(c.mac.replace(":", ""), vlan, note, switch_ips.get(c.switch or "")))
                     else:
                         eaptls.append(_entry(c.id, vlan, note))
             for server in site.servers:

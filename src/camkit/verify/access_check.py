@@ -422,16 +422,21 @@ def _pull_reaches(cid: str, site: str, host_path: str, sources: list[tuple[str, 
     return out
 
 
+def read_by_check(rel: str) -> bool:
+    """Whether the check reads this rendered file (a path relative to build/<city>/)."""
+    return (rel == "firewall/flows.json"
+            or rel.startswith("sites/") and ("/helm/" in rel
+                                             or rel.endswith(("/publisher/mediamtx.yml.tmpl", "/publisher/stunnel.conf",
+                                                              "/cameras/profiles.json"))
+                                             or ("/nftables/" in rel and rel.endswith(".nft"))))
+
+
 def files_of(build: Path) -> dict[str, bytes]:
     """The rendered tree of one city folder (build/<city>/), the files the check reads."""
     out: dict[str, bytes] = {}
     for p in sorted(build.rglob("*")):
         rel = p.relative_to(build).as_posix()
-        if p.is_file() and not p.is_symlink() and (rel.startswith("sites/") and ("/helm/" in rel
-                                                   or rel.endswith(("/publisher/mediamtx.yml.tmpl", "/publisher/stunnel.conf"))
-                                                   or rel.endswith("/cameras/profiles.json")
-                                                   or ("/nftables/" in rel and rel.endswith(".nft")))
-                                                   or rel == "firewall/flows.json"):
+        if p.is_file() and not p.is_symlink() and read_by_check(rel):
             out[rel] = p.read_bytes()
     return out
 
