@@ -34,10 +34,12 @@ MAX_MACS = 25
 BASE_SERVICES = ["ssh", "chrony", "rsyslog", "nftables"]
 SSHD = {
     "equal": {"permitrootlogin": "no", "passwordauthentication": "no", "kbdinteractiveauthentication": "no",
-              "permitemptypasswords": "no", "x11forwarding": "no", "banner": "/etc/issue.net"},
+              "permitemptypasswords": "no", "x11forwarding": "no", "disableforwarding": "yes",
+              "banner": "/etc/issue.net"},
     "at_most": {"maxauthtries": 4},
     "forbidden": {"ciphers": ["-cbc", "arcfour", "3des"], "macs": ["md5", "sha1"],
-                  "kexalgorithms": ["group1-sha1", "group14-sha1", "group-exchange-sha1"]},
+                  "kexalgorithms": ["group1-sha1", "group14-sha1", "group-exchange-sha1"],
+                  "hostkeyalgorithms": ["ssh-rsa", "ssh-dss"]},
 }
 
 

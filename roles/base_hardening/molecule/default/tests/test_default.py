@@ -20,6 +20,8 @@ def test_sshd_effective_settings(host):
     assert not any(c.endswith("-cbc") for c in eff["ciphers"].split(","))
     assert all("etm" in m for m in eff["macs"].split(","))
     assert "diffie-hellman-group1-sha1" not in eff["kexalgorithms"]
+    assert eff["disableforwarding"] == "yes"
+    assert eff["hostkeyalgorithms"].split(",") == ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"]
 
 
 def test_sshd_running_and_listening(host):
