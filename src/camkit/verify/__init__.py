@@ -184,8 +184,6 @@ def expectations(inv: Inventory, plan: Plan, site: str, targets: Targets, probe_
 def _radius(inv: Inventory, plan: Plan, site: str, host: str, server_ip: str, targets: Targets, probe_dir: str,
             probes: list[dict[str, Any]]) -> dict[str, Any] | None:
     """MAB checks asked from a switch of the RADIUS server's own site (its stand-in in the rig)."""
-    from camkit.pki import radius_area
-
     s = inv.sites[site]
     mgmt = {a.role: a for a in plan.for_host(host)}.get(NetworkRole.management)
     switch = next((s.hostname(w.id) for w in s.switches
@@ -195,11 +193,10 @@ def _radius(inv: Inventory, plan: Plan, site: str, host: str, server_ip: str, ta
         return None  # reported by the caller as not checked
     nas_ip = plan.assignments[(NetworkRole.management, switch)].ip
     accept: dict[str, str] = {}
-    for sid in radius_area(inv).get(site, []):
-        vlan = plan.camera_vlan(sid, inv.city.networks.cameras.vlan)
-        for c in inv.cameras_by_site[sid]:
-            if c.dot1x == "mab" and len(accept) < MAX_MACS:
-                accept[c.mac] = str(vlan)
+    vlan = plan.camera_vlan(site, inv.city.networks.cameras.vlan)
+    for c in inv.cameras_by_site[site]:  # a MAB entry answers only its camera's own switch (render/radius.py)
+        if c.dot1x == "mab" and c.switch and s.hostname(c.switch) == switch and len(accept) < MAX_MACS:
+            accept[c.mac] = str(vlan)
     from camkit.siterig import container_name
 
     known = {c.mac for c in inv.camera_index.values() if c.mac}
